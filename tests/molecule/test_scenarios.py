@@ -1,0 +1,63 @@
+"""Runs every Molecule scenario of the collection and asserts what `molecule test` alone does not.
+
+`molecule test` fails on a non-idempotent second converge, but its `check` step only runs the
+converge in check mode; it does not fail when check mode predicts changes on a converged host.
+Here we run the whole sequence (destroy, syntax, create, prepare, converge, idempotence, check,
+verify, destroy; shared base in .config/molecule/config.yml) and also assert that the check step
+reported changed=0 on every host.
+"""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml") if not p.parent.name.startswith("_"))
+RECAP = re.compile(r"^\W*(?P<host>[\w.-]+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)")
+STEP = re.compile(r"(?P<scenario>\S+) \W+ (?P<step>\w+): Executing")
+
+
+def recaps_by_step(output):
+    """{step: [(host, changed, unreachable, failed), ...]} from Molecule's output."""
+    steps, current = {}, None
+    for line in output.splitlines():
+        match = STEP.search(line)
+        if match:
+            current = match.group("step")
+            steps.setdefault(current, [])
+            continue
+        match = RECAP.match(line)
+        if match and current:
+            steps[current].append((match.group("host"), int(match.group("changed")),
+                                   int(match.group("unreachable")), int(match.group("failed"))))
+    return steps
+
+
+def test_recap_parser_reads_molecule_output():
+    sample = ("INFO     hardening ➜ check: Executing\n"
+              "  │ hardening-c1              : ok=40   changed=2    unreachable=0    failed=0    skipped=3\n"
+              "INFO     hardening ➜ verify: Executing\n"
+              "  │ hardening-c1              : ok=9    changed=0    unreachable=0    failed=0\n")
+    assert recaps_by_step(sample) == {"check": [("hardening-c1", 2, 0, 0)], "verify": [("hardening-c1", 0, 0, 0)]}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario(scenario, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), NO_COLOR="1", ANSIBLE_NOCOLOR="1", PY_COLORS="0",
+               ANSIBLE_FORCE_COLOR="0", MOLECULE_NO_LOG="false")
+    proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800, check=False)
+    log_dir = REPO / "build" / "molecule-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / f"{scenario}.log").write_text(proc.stdout)
+    assert proc.returncode == 0, f"molecule test -s {scenario} failed; log in {log_dir / scenario}.log:\n{proc.stdout[-6000:]}"
+    steps = recaps_by_step(proc.stdout)
+    for step in ("converge", "idempotence", "check", "verify"):
+        assert steps.get(step), f"{scenario}: no play recap for step {step!r}"
+    assert all(changed == 0 for _host, changed, _u, _f in steps["idempotence"]), steps["idempotence"]
+    assert all(changed == 0 for _host, changed, _u, _f in steps["check"]), \
+        f"{scenario}: check mode on the converged host predicts changes: {steps['check']}"

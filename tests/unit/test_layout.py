@@ -1,0 +1,30 @@
+"""The collection's contract files are present and coherent."""
+import yaml
+
+
+def test_galaxy_identity(repo_dir):
+    galaxy = yaml.safe_load((repo_dir / "galaxy.yml").read_text())
+    assert (galaxy["namespace"], galaxy["name"]) == ("sovereign", "cluster")
+    for dep in ("kubernetes.core", "community.hashi_vault", "community.crypto",
+                "ansible.posix", "community.general", "openstack.cloud"):
+        assert dep in galaxy["dependencies"], dep
+        assert "<" in galaxy["dependencies"][dep] and ">=" in galaxy["dependencies"][dep]
+
+
+def test_requirements_match_galaxy(repo_dir):
+    galaxy = yaml.safe_load((repo_dir / "galaxy.yml").read_text())
+    reqs = yaml.safe_load((repo_dir / "requirements.yml").read_text())
+    assert {c["name"]: c["version"] for c in reqs["collections"]} == galaxy["dependencies"]
+
+
+def test_runtime_requires_ansible(repo_dir):
+    runtime = yaml.safe_load((repo_dir / "meta" / "runtime.yml").read_text())
+    assert runtime["requires_ansible"] == ">=2.17.0"
+
+
+def test_every_role_has_argument_specs(repo_dir):
+    roles = [p for p in (repo_dir / "roles").iterdir() if p.is_dir()]
+    assert roles, "no roles yet"
+    for role in roles:
+        spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+        assert "main" in spec["argument_specs"], role.name
