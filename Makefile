@@ -1,6 +1,6 @@
-# sovereign.cluster — the two commands a new machine needs:
-#   make lab    build/start the local lab, run playbooks/site.yml against it, tear it down
-#   make test   the whole test suite (lint, sanity, unit, integration, Molecule)
+# sovereign.cluster. On a fresh machine use ./run (it installs make and python3-venv first):
+#   ./run lab    build/start the local lab, run playbooks/site.yml against it, tear it down
+#   ./run test   the whole test suite (lint, sanity, unit, integration, Molecule)
 # Both install what they need (Debian packages, the pinned .venv) and cache the lab images.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
