@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The local lab: podman hosts, a QEMU VM and a real OpenBao server, all on loopback.
 
     lab.py deps        install the Debian packages the lab needs (idempotent)
@@ -40,7 +39,7 @@ VM_PACKAGES = ("linux-image-amd64,systemd-sysv,openssh-server,python3,python3-ap
                "ifupdown,isc-dhcp-client,procps,dbus,ca-certificates")
 VM_IMAGE_SIZE = "3G"
 APT_PACKAGES = ["podman", "runc", "debootstrap", "qemu-system-x86", "qemu-utils", "openssh-client",
-                "e2fsprogs", "rsync", "git", "make"]
+                "e2fsprogs", "rsync", "git", "make", "shellcheck"]
 CONTAINER_PREFIX = "sc-lab-"
 
 

@@ -12,7 +12,7 @@ type: notification
 short_description: Hash-chained JSON audit record of every task result, to a local file and syslog
 version_added: 0.1.0
 author:
-  - sovereign.cluster developers
+  - sovereign.cluster developers (@sovereign-cluster)
 description:
   - Writes one JSON record per task result (ok, changed, failed, unreachable, skipped, and each loop item),
     plus one per playbook, play and host summary, to a local JSON-lines file and to syslog.

@@ -102,14 +102,15 @@ def _task(records, name, event=None, run=0):
 
 
 def test_the_secrets_really_went_through_the_run(two_runs):
-    tmp_path, _, first, _ = two_runs
+    tmp_path = two_runs[0]
+    first = two_runs[2]
     assert (tmp_path / "proof.txt").read_text().strip() == SECRET
     assert ARG_SECRET in (tmp_path / "app.conf").read_text()
     assert "ignored=2" in first.stdout  # the two failures did happen
 
 
 def test_no_secret_reaches_the_trail(two_runs):
-    _, trail, _, _ = two_runs
+    trail = two_runs[1]
     text = trail.read_text()
     for planted in (SECRET, ARG_SECRET, ITEM_SECRET):
         assert planted not in text
@@ -117,7 +118,7 @@ def test_no_secret_reaches_the_trail(two_runs):
 
 
 def test_trail_file_is_a_verified_chain_across_both_runs(two_runs):
-    _, trail, _, _ = two_runs
+    trail = two_runs[1]
     result = ac.verify_file(str(trail))
     assert result.ok, result.problem and result.problem.message
     records = _records(trail)
@@ -131,7 +132,7 @@ def test_trail_file_is_a_verified_chain_across_both_runs(two_runs):
 
 
 def test_trail_tampering_is_reported_by_the_shipped_command(two_runs, tmp_path):
-    _, trail, _, _ = two_runs
+    trail = two_runs[1]
     lines = trail.read_text().splitlines(keepends=True)
     victim = next(i for i, line in enumerate(lines) if '"status":"failed"' in line)
     lines[victim] = lines[victim].replace('"failed":true', '"failed":false')  # hide a failure
@@ -143,7 +144,7 @@ def test_trail_tampering_is_reported_by_the_shipped_command(two_runs, tmp_path):
 
 
 def test_censored_tasks_keep_who_what_where(two_runs):
-    _, trail, _, _ = two_runs
+    trail = two_runs[1]
     records = _records(trail)
     (quiet,) = _task(records, "Handle a secret quietly")
     assert (quiet["censored"], quiet["changed"], quiet["failed"], quiet["action"]) == (True, True, False, "ansible.builtin.shell")
@@ -156,7 +157,7 @@ def test_censored_tasks_keep_who_what_where(two_runs):
 
 
 def test_changed_diff_and_failure_are_recorded(two_runs):
-    _, trail, _, _ = two_runs
+    trail = two_runs[1]
     records = _records(trail)
     (write,) = _task(records, "Write a config file")
     assert (write["changed"], write["action"], write["status"]) == (True, "ansible.builtin.copy", "ok")

@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared Kubernetes client options and a small adapter over the official ``kubernetes`` client.
+
+Modules take :data:`K8S_AUTH_ARGSPEC` (documented by the ``sovereign.cluster.k8s_auth`` doc
+fragment, the way kubernetes.core does with ``k8s_auth_options``), call
+:func:`build_api_client`, and talk to the API only through :class:`KubernetesObjectsAdapter`,
+which takes and returns plain dicts. Keeping every client call here lets the planners stay pure,
+and keeps the same code path for a real API server and for the test emulator.
+
+Design rules for the adapter (they make it correct on a real API *and* on the emulator):
+- writes are POST (create), merge PATCH (update) and DELETE: no PUT, no server-side apply;
+- a label selector is sent as an optimisation only; callers filter labels client-side too;
+- list responses are read as ``items`` only (``kind``/``apiVersion`` of a list are not needed).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError:
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
+
+    class ApiException(Exception):  # noqa: N818 - stand-in so that except clauses stay valid
+        status = None
+
+    class ConfigException(Exception):  # noqa: N818
+        pass
+
+
+K8S_AUTH_ARGSPEC = dict(
+    kubeconfig=dict(type="raw", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+    host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+    client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
+    client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
+    proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
+    request_timeout=dict(type="int", default=30),
+)
+
+_IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+class K8sClientError(Exception):
+    """A connection, configuration or API error, with a message that is safe to show (no secrets)."""
+
+    def __init__(self, message, status=None):
+        super(K8sClientError, self).__init__(message)
+        self.status = status
+
+
+def build_configuration(params):
+    """A ``kubernetes.client.Configuration`` from the module's connection options.
+
+    Order: ``kubeconfig`` (path, ':'-separated paths, or a dict) with ``context``; else the
+    default kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``) unless ``host`` is given; else the
+    in-cluster service account. ``host``, ``api_key``, ``validate_certs``, ``ca_cert``,
+    ``client_cert``, ``client_key`` and ``proxy`` then override what the kubeconfig said.
+    """
+    if not HAS_KUBERNETES:
+        raise K8sClientError("the kubernetes Python library is required: pip install kubernetes")
+    configuration = k8s_client.Configuration()
+    kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
+    try:
+        if isinstance(kubeconfig, dict):
+            k8s_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration,
+                                                  persist_config=False)
+        elif kubeconfig or context or not host:
+            path = os.path.expanduser(kubeconfig) if kubeconfig else None
+            default_path = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+            if path is None and not context and not os.path.exists(default_path) and os.path.exists(_IN_CLUSTER_TOKEN):
+                k8s_config.load_incluster_config(client_configuration=configuration)
+            else:
+                k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                                            persist_config=False)
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise K8sClientError("kubeconfig/context: cannot load the Kubernetes client configuration (%s): set "
+                             "kubeconfig to a readable file and context to one of its contexts, or set host and "
+                             "api_key" % exc)
+    if host:
+        configuration.host = host
+    if params.get("api_key"):
+        configuration.api_key = {"BearerToken": "Bearer %s" % params["api_key"]}
+    if params.get("validate_certs") is not None:
+        configuration.verify_ssl = params["validate_certs"]
+    for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"),
+                              ("client_key", "key_file"), ("proxy", "proxy")):
+        if params.get(option):
+            setattr(configuration, attribute, params[option])
+    return configuration
+
+
+def build_api_client(params):
+    """A ready ``kubernetes.client.ApiClient`` (see :func:`build_configuration`)."""
+    return k8s_client.ApiClient(build_configuration(params))
+
+
+def _api_error(exc, what):
+    """Turn an ApiException into a K8sClientError naming the object and the API's own message."""
+    message = getattr(exc, "reason", None) or str(exc)
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message") or message
+        except (ValueError, AttributeError, TypeError):
+            pass
+    hint = ""
+    if exc.status in (401, 403):
+        hint = ": check the credentials (kubeconfig, context or api_key) and that they may manage RBAC objects"
+    return K8sClientError("%s failed: HTTP %s %s%s" % (what, exc.status, message, hint), status=exc.status)
+
+
+class KubernetesObjectsAdapter(object):
+    """Plain-dict access to the objects ``tenant_rbac`` needs (Namespace, Role, RoleBinding,
+    ClusterRole, ClusterRoleBinding), through the typed API classes of the official client."""
+
+    # kind -> (api attribute, namespaced, method suffix)
+    KINDS = {
+        "Namespace": ("core", False, "namespace"),
+        "Role": ("rbac", True, "role"),
+        "RoleBinding": ("rbac", True, "role_binding"),
+        "ClusterRole": ("rbac", False, "cluster_role"),
+        "ClusterRoleBinding": ("rbac", False, "cluster_role_binding"),
+    }
+
+    def __init__(self, api_client, request_timeout=30):
+        self._apis = {"core": k8s_client.CoreV1Api(api_client), "rbac": k8s_client.RbacAuthorizationV1Api(api_client)}
+        self._timeout = request_timeout
+
+    def _call(self, kind, operation, what, *args, **kwargs):
+        api_name, namespaced, suffix = self.KINDS[kind]
+        if operation in ("list_all",):
+            method = "list_%s_for_all_namespaces" % suffix if namespaced else "list_%s" % suffix
+        else:
+            method = "%s_%s%s" % (operation, "namespaced_" if namespaced else "", suffix)
+        kwargs.update(_preload_content=False, _request_timeout=self._timeout)
+        try:
+            response = getattr(self._apis[api_name], method)(*args, **kwargs)
+        except ApiException as exc:
+            raise _api_error(exc, what)
+        except Exception as exc:  # urllib3 connection errors and the like: name the endpoint, not the token
+            raise K8sClientError("%s failed: %s: %s" % (what, type(exc).__name__, exc))
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def list_objects(self, kind, label_selector=None):
+        """Every object of ``kind`` (all namespaces). ``label_selector`` is only a hint: filter again."""
+        kwargs = {"label_selector": label_selector} if label_selector else {}
+        return self._call(kind, "list_all", "listing %s objects" % kind, **kwargs).get("items") or []
+
+    def namespace_labels(self):
+        """``{namespace: labels}`` for every namespace."""
+        return {(ns.get("metadata") or {}).get("name"): (ns.get("metadata") or {}).get("labels") or {}
+                for ns in self.list_objects("Namespace")}
+
+    def read_object(self, kind, name, namespace=None):
+        """The live object, or None when it does not exist."""
+        args = (name, namespace) if self.KINDS[kind][1] else (name,)
+        try:
+            return self._call(kind, "read", "reading %s %s" % (kind, _ref(name, namespace)), *args)
+        except K8sClientError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create_object(self, obj):
+        kind, meta = obj["kind"], obj["metadata"]
+        args = (meta["namespace"], obj) if self.KINDS[kind][1] else (obj,)
+        return self._call(kind, "create", "creating %s %s" % (kind, _ref(meta["name"], meta.get("namespace"))), *args)
+
+    def patch_object(self, kind, name, namespace, patch):
+        """JSON merge patch (RFC 7386): lists such as rules and subjects are replaced whole."""
+        args = (name, namespace, patch) if self.KINDS[kind][1] else (name, patch)
+        return self._call(kind, "patch", "updating %s %s" % (kind, _ref(name, namespace)), *args,
+                          _content_type="application/merge-patch+json")
+
+    def delete_object(self, kind, name, namespace=None):
+        args = (name, namespace) if self.KINDS[kind][1] else (name,)
+        try:
+            return self._call(kind, "delete", "deleting %s %s" % (kind, _ref(name, namespace)), *args)
+        except K8sClientError as exc:
+            if exc.status == 404:  # already gone: the goal is reached
+                return None
+            raise
+
+
+def _ref(name, namespace):
+    return "%s/%s" % (namespace, name) if namespace else name
