@@ -29,7 +29,8 @@ deps:  ## Debian packages for the lab and the tests (skipped when present)
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# pip -q still prints one warning per missing local wheel directory of some machines; drop those.
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
 venv: $(VENV)/.installed
