@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: vault_transit_key
+short_description: Manage a Vault/OpenBao transit encryption key and its rotation
+version_added: 0.1.0
+description:
+  - Creates a named key in a transit secrets engine, keeps its configuration as declared
+    (rotation period, minimum decryption/encryption versions, deletion protection), rotates it
+    when its newest version is older than O(rotate_if_older_than), or deletes it.
+  - Reads the key first and changes only what differs, so a second run reports C(changed=false).
+    Check mode predicts the changes without making them; diff mode shows the configuration before and after.
+  - Never returns key material, only the configuration and the creation date of each version.
+  - Safe defaults for a sovereign platform, enforced on every run
+    (SecNumCloud / ANSSI) are O(deletion_allowed=false), O(exportable=false),
+    O(allow_plaintext_backup=false). O(exportable=true) and O(allow_plaintext_backup=true) can
+    never be undone on a key, so they are refused unless O(allow_irreversible=true).
+extends_documentation_fragment:
+  - sovereign.cluster.vault
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  name:
+    description:
+      - Name of the transit key (letters, digits, C(_), C(-), C(.)).
+    type: str
+    required: true
+  mount_point:
+    description:
+      - Path where the transit secrets engine is mounted.
+    type: str
+    default: transit
+  state:
+    description:
+      - V(present) creates the key if needed and applies the configuration.
+      - V(absent) deletes the key. Deleting makes every ciphertext made with it unreadable, so it
+        is only done when the live key has C(deletion_allowed=true) or O(force_delete=true).
+    type: str
+    choices: [present, absent]
+    default: present
+  type:
+    description:
+      - Key type. Used when the key is created (V(aes256-gcm96) when omitted).
+      - The type of an existing key cannot change; a different value fails with the reason.
+    type: str
+    choices: [aes128-gcm96, aes256-gcm96, chacha20-poly1305, ed25519, ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096]
+  derived:
+    description:
+      - Key derivation (a context is required on every operation). Creation time only.
+    type: bool
+  convergent_encryption:
+    description:
+      - Convergent encryption (needs O(derived=true)). Creation time only.
+    type: bool
+  auto_rotate_period:
+    description:
+      - Let the server rotate the key automatically at this interval, for example V(90d) or V(720h).
+      - V(0) turns automatic rotation off. Must be V(0) or at least one hour.
+      - Left unchanged when omitted.
+    type: str
+  rotate_if_older_than:
+    description:
+      - Rotate the key now when its newest version is older than this age (for example V(90d)).
+      - Durations are seconds or numbers with units C(s), C(m), C(h), C(d), C(w).
+    type: str
+  min_decryption_version:
+    description:
+      - Oldest key version that may still decrypt. Left unchanged when omitted.
+    type: int
+  min_encryption_version:
+    description:
+      - Key version used to encrypt (V(0) means the newest). Left unchanged when omitted.
+    type: int
+  deletion_allowed:
+    description:
+      - Whether the server allows the key to be deleted.
+    type: bool
+    default: false
+  exportable:
+    description:
+      - Whether the key material may be exported. Cannot be turned off again once on.
+      - V(true) requires O(allow_irreversible=true).
+    type: bool
+    default: false
+  allow_plaintext_backup:
+    description:
+      - Whether a plaintext backup of the key may be taken. Cannot be turned off again once on.
+      - V(true) requires O(allow_irreversible=true).
+    type: bool
+    default: false
+  allow_irreversible:
+    description:
+      - Acknowledge that O(exportable=true) or O(allow_plaintext_backup=true) can never be reverted.
+    type: bool
+    default: false
+  force_delete:
+    description:
+      - With O(state=absent), delete the key even when its live C(deletion_allowed) is false
+        (the module turns it on, then deletes).
+    type: bool
+    default: false
+author:
+  - sovereign.cluster developers (@sovereign-cluster)
+'''
+
+EXAMPLES = r'''
+- name: Tenant key, rotated by the server every 30 days, never exportable or deletable
+  sovereign.cluster.vault_transit_key:
+    url: https://vault.example:8200
+    auth_method: approle
+    role_id: "{{ vault_role_id }}"
+    secret_id: "{{ vault_secret_id }}"
+    name: tenant-a
+    auto_rotate_period: 30d
+
+- name: Rotate now if the newest version is older than 90 days, and stop decrypting version 1
+  sovereign.cluster.vault_transit_key:
+    name: kms-cluster1
+    rotate_if_older_than: 90d
+    min_decryption_version: 2
+
+- name: Offboard a tenant (explicit guard)
+  sovereign.cluster.vault_transit_key:
+    name: tenant-old
+    state: absent
+    force_delete: true
+'''
+
+RETURN = r'''
+key:
+  description:
+    - The key after the run (the prediction in check mode); empty when absent.
+    - Configuration and version dates only, never key material.
+  returned: always
+  type: dict
+  sample:
+    name: tenant-a
+    type: aes256-gcm96
+    latest_version: 2
+    min_decryption_version: 1
+    min_encryption_version: 0
+    min_available_version: 0
+    deletion_allowed: false
+    exportable: false
+    allow_plaintext_backup: false
+    auto_rotate_period: 2592000
+    derived: false
+    convergent_encryption: false
+    versions: {"1": "2026-01-01T10:00:00Z", "2": "2026-04-01T10:00:00Z"}
+rotated:
+  description: Whether the key was (or, in check mode, would be) rotated.
+  returned: always
+  type: bool
+actions:
+  description: The planned actions in order (create, rotate, configure, delete).
+  returned: always
+  type: list
+  elements: str
+  sample: [create, configure]
+'''
+
+import time
+
+from ansible_collections.sovereign.cluster.plugins.module_utils.vault_client import (
+    TRANSIT_KEY_TYPES,
+    VaultModule,
+    VaultPlanError,
+    api_path,
+    parse_duration,
+    plan_transit_key,
+    transit_report,
+    validate_name,
+)
+
+
+def desired_state(params):
+    """Module parameters with durations in seconds; VaultPlanError names a bad field."""
+    desired = dict(params)
+    try:
+        validate_name(params['name'], 'name', 'transit key')
+        for field in ('auto_rotate_period', 'rotate_if_older_than'):
+            if params[field] is not None:
+                desired[field] = parse_duration(params[field], field)
+    except ValueError as exc:
+        raise VaultPlanError(str(exc))
+    if desired['rotate_if_older_than'] == 0:
+        raise VaultPlanError('rotate_if_older_than must be a positive age such as "90d" (omit it to never force a rotation)')
+    return desired
+
+
+def apply(module, plan, name, mount_point):
+    keys_path = api_path(mount_point, 'keys', name)
+    where = 'transit key %r at mount %r' % (name, mount_point)
+    for verb, payload in plan['actions']:
+        if verb == 'create':
+            body = dict(payload)
+            module.api_write('create ' + where, 'post', keys_path, body, mount_point=mount_point, field='type')
+        elif verb == 'rotate':
+            module.api_write('rotate ' + where, 'post', api_path(mount_point, 'keys', name, 'rotate'), {},
+                             mount_point=mount_point)
+        elif verb == 'configure':
+            field = ', '.join(sorted(payload))
+            module.api_write('configure ' + where, 'post', api_path(mount_point, 'keys', name, 'config'), payload,
+                             mount_point=mount_point, field=field)
+        elif verb == 'delete':
+            module.api_write('delete ' + where, 'delete', keys_path, mount_point=mount_point)
+
+
+def main():
+    module = VaultModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            mount_point=dict(type='str', default='transit'),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            type=dict(type='str', choices=list(TRANSIT_KEY_TYPES)),
+            derived=dict(type='bool'),
+            convergent_encryption=dict(type='bool'),
+            auto_rotate_period=dict(type='str'),
+            rotate_if_older_than=dict(type='str'),
+            min_decryption_version=dict(type='int'),
+            min_encryption_version=dict(type='int'),
+            deletion_allowed=dict(type='bool', default=False),
+            exportable=dict(type='bool', default=False),
+            allow_plaintext_backup=dict(type='bool', default=False),
+            allow_irreversible=dict(type='bool', default=False),
+            force_delete=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    name = module.params['name']
+    mount_point = module.params['mount_point'].strip('/')
+    try:
+        desired = desired_state(module.params)
+    except VaultPlanError as exc:
+        module.fail_json(msg=str(exc))
+
+    keys_path = api_path(mount_point, 'keys', name)
+    live = module.api_get('read transit key %r at mount %r' % (name, mount_point), keys_path, mount_point=mount_point)
+    try:
+        plan = plan_transit_key(desired, live, int(time.time()))
+    except VaultPlanError as exc:
+        module.fail_json(msg=str(exc), key=transit_report(live))
+
+    changed = bool(plan['actions'])
+    result = dict(changed=changed, rotated=plan['rotate'], actions=[verb for verb, _payload in plan['actions']])
+    if module._diff:
+        result['diff'] = dict(before=plan['before'], after=plan['after'],
+                              before_header='transit key %s/%s' % (mount_point, name),
+                              after_header='transit key %s/%s' % (mount_point, name))
+    if not changed or module.check_mode:
+        if module.check_mode and changed:
+            result['key'] = dict(plan['after'], name=name) if plan['after'] else {}
+        else:
+            result['key'] = transit_report(live)
+        module.exit_json(**result)
+
+    apply(module, plan, name, mount_point)
+    if module.params['state'] == 'present':
+        final = module.api_get('read transit key %r back' % name, keys_path, mount_point=mount_point)
+        result['key'] = transit_report(final)
+    else:
+        result['key'] = {}
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
