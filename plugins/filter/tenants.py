@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the vcluster_tenant role: validate ``sovereign_tenants`` and render what the role applies.
+
+The logic is in ``plugins/module_utils/tenant_manifests.py`` (pure functions, unit tested); these
+filters only turn its errors into AnsibleFilterError, so a bad catalog fails before anything changes.
+
+Filters:
+  - C(tenant_validate(tenants, settings)) returns the tenants unchanged, or fails listing every error,
+    each naming C(sovereign_tenants[i].field) and the tenant.
+  - C(tenant_plan(tenants, settings)) returns one plan per tenant (name, state, namespace, release,
+    manifests, values, rbac_bindings, vault).
+  - C(vcluster_values_validate(values, schema_path, tenant)) returns C(values) when they validate against the
+    chart's JSON Schema (draft 2020-12) and fallbackDns is not the public 8.8.8.8, or fails naming the tenant and
+    each path.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_manifests import (
+    load_schema,
+    tenant_plan,
+    validate_tenants,
+    vcluster_values_errors,
+)
+
+
+def tenant_validate(tenants, settings=None):
+    """``tenants`` when valid; AnsibleFilterError listing every error otherwise."""
+    errors = validate_tenants(tenants, settings)
+    if errors:
+        raise AnsibleFilterError("sovereign_tenants is invalid, nothing was changed:\n- " + "\n- ".join(errors))
+    return tenants
+
+
+def tenant_plan_filter(tenants, settings=None):
+    """Per-tenant plan (manifests, vcluster values, RBAC bindings, Vault names)."""
+    try:
+        return tenant_plan(tenants, settings)
+    except ValueError as exc:
+        raise AnsibleFilterError("sovereign_tenants is invalid, nothing was changed:\n- " + str(exc).replace("\n", "\n- "))
+
+
+def vcluster_values_validate(values, schema_path, tenant=None):
+    """``values`` when they validate against the chart schema at ``schema_path``."""
+    try:
+        schema = load_schema(schema_path)
+    except (OSError, ValueError) as exc:
+        raise AnsibleFilterError("vcluster_tenant_values_schema %r cannot be read as JSON (%s): point it at the "
+                                 "chart's values.schema.json" % (schema_path, exc))
+    try:
+        errors = vcluster_values_errors(values, schema)
+    except ImportError as exc:
+        raise AnsibleFilterError(str(exc))
+    if errors:
+        raise AnsibleFilterError("tenant %r: the rendered vcluster.yaml does not validate against %s, nothing was "
+                                 "installed:\n- %s" % (tenant, schema_path, "\n- ".join(errors)))
+    return values
+
+
+class FilterModule(object):
+    """sovereign.cluster tenant filters."""
+
+    def filters(self):
+        return {
+            "tenant_validate": tenant_validate,
+            "tenant_plan": tenant_plan_filter,
+            "vcluster_values_validate": vcluster_values_validate,
+        }

@@ -1,0 +1,675 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tenants as data: validation and the manifests of the ``vcluster_tenant`` role, as pure functions.
+
+Nothing here talks to a cluster or to Vault. The role's filter plugin (``plugins/filter/tenants.py``)
+hands in ``sovereign_tenants`` and the role settings; these functions answer with
+
+* :func:`validate_tenants` - every error at once, each naming ``sovereign_tenants[i].field`` (and
+  the tenant) and the fix; cross-tenant checks reuse
+  :func:`~ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac.check_tenant_catalog`;
+* :func:`tenant_plan` - per tenant: the host namespace objects (Namespace with PSA ``restricted``,
+  ResourceQuota, LimitRange, NetworkPolicies), the vCluster ``vcluster.yaml`` values, the
+  ``tenant_rbac`` declaration and the Vault key, policy and KV path;
+* :func:`vcluster_values_errors` - the values checked against the chart's JSON Schema (draft 2020-12).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import ipaddress
+import json
+import re
+
+from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac import (
+    DEFAULT_INCOMPATIBLE_ROLES,
+    DEFAULT_TENANT_LABEL,
+    check_tenant_catalog,
+    dns_label_error,
+)
+
+try:
+    import jsonschema
+    HAS_JSONSCHEMA = True
+except ImportError:
+    HAS_JSONSCHEMA = False
+
+FIELD = "sovereign_tenants"
+ISOLATION_MODES = ("shared", "dedicated", "private")
+STATES = ("present", "absent")
+ROLE_KEYS = (("admins", "tenant-admin"), ("developers", "developer"), ("viewers", "viewer"), ("auditors", "auditor"))
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+VCLUSTER_DNS_PORT = 1053
+# The chart's own default; a sovereign site resolves through its own DNS, never a public one.
+PUBLIC_FALLBACK_DNS = "8.8.8.8"
+# Quantity as the API accepts it (resource.Quantity): 500m, 2, 1.5, 32Gi, 1e3.
+_QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
+# MIG profile as the NVIDIA device plugin (mixed strategy) names it: nvidia.com/mig-<profile>.
+_MIG_PROFILE = re.compile(r"^[1-7]g\.[0-9]+gb(\.me)?$")
+_TRANSIT_DURATION = re.compile(r"^(0|[0-9]+[smhdw]?)$")
+
+TENANT_KEYS = frozenset(["name", "zone", "isolation", "node_pool", "quotas", "limits", "network", "admins",
+                         "developers", "viewers", "auditors", "vault", "state"])
+QUOTA_KEYS = frozenset(["cpu", "memory", "storage", "gpu", "mig", "pods", "persistentvolumeclaims"])
+LIMIT_KEYS = frozenset(["default_cpu", "default_memory", "default_request_cpu", "default_request_memory",
+                        "max_cpu", "max_memory"])
+
+DEFAULT_SETTINGS = {
+    "namespace_prefix": "tenant-",
+    "tenant_label": DEFAULT_TENANT_LABEL,
+    "zone_label": "sovereign.cluster/zone",
+    "node_pool_label": "sovereign.cluster/node-pool",
+    "node_pool_taint_key": "sovereign.cluster/node-pool",
+    "fallback_dns": None,
+    "release_name": "vcluster",
+    "default_limits": {"default_cpu": "1", "default_memory": "1Gi", "default_request_cpu": "100m",
+                       "default_request_memory": "128Mi"},
+    "incompatible_roles": None,
+    "oidc_group_prefix": "",
+    "transit_mount": "transit",
+    "kv_mount": "secret",
+    "kv_path_prefix": "tenants",
+    "vault_policy_prefix": "tenant-",
+    "vault_defaults": {"auto_rotate_period": "30d"},
+    "values_overrides": {},
+}
+
+
+def settings_with_defaults(settings):
+    """The role settings with the defaults of :data:`DEFAULT_SETTINGS` filled in."""
+    merged = copy.deepcopy(DEFAULT_SETTINGS)
+    for key, value in (settings or {}).items():
+        if value is not None:
+            merged[key] = value
+    return merged
+
+
+def tenant_namespace(name, settings):
+    """The tenant's host namespace: ``<namespace_prefix><name>``."""
+    return "%s%s" % (settings["namespace_prefix"], name)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+def _quantity_error(value, field):
+    if isinstance(value, bool) or value is None:
+        return "%s %r is not a Kubernetes quantity: use e.g. 4, 500m, 32Gi" % (field, value)
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str) or not _QUANTITY.match(value):
+        return "%s %r is not a Kubernetes quantity: use e.g. 4, 500m, 32Gi" % (field, value)
+    return None
+
+
+def _count_error(value, field):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return "%s %r must be a whole number >= 0 (devices are not divisible)" % (field, value)
+    return None
+
+
+def _unknown_keys(data, allowed, field):
+    return ["%s.%s is not a known setting: use one of %s" % (field, key, ", ".join(sorted(allowed)))
+            for key in sorted(set(data) - allowed)]
+
+
+def _validate_quotas(quotas, field):
+    errors = []
+    if not isinstance(quotas, dict):
+        return ["%s must be a mapping (cpu, memory, storage, gpu, mig)" % field]
+    errors.extend(_unknown_keys(quotas, QUOTA_KEYS, field))
+    for key in ("cpu", "memory", "storage"):
+        if key in quotas:
+            err = _quantity_error(quotas[key], "%s.%s" % (field, key))
+            if err:
+                errors.append(err)
+    for key in ("gpu", "pods", "persistentvolumeclaims"):
+        if key in quotas:
+            err = _count_error(quotas[key], "%s.%s" % (field, key))
+            if err:
+                errors.append(err)
+    mig = quotas.get("mig") or {}
+    if not isinstance(mig, dict):
+        errors.append("%s.mig must map a MIG profile (e.g. 1g.10gb) to a device count" % field)
+        mig = {}
+    for profile, count in sorted(mig.items()):
+        if not _MIG_PROFILE.match(str(profile)):
+            errors.append("%s.mig key %r is not a MIG profile: use the name the device plugin exposes, e.g. 1g.10gb, "
+                          "3g.40gb or 1g.10gb.me (resource nvidia.com/mig-<profile>)" % (field, profile))
+        err = _count_error(count, "%s.mig[%r]" % (field, profile))
+        if err:
+            errors.append(err)
+    return errors
+
+
+def _validate_ports(ports, field):
+    errors = []
+    for index, port in enumerate(ports or []):
+        pfield = "%s[%d]" % (field, index)
+        if isinstance(port, int) and not isinstance(port, bool):
+            port = {"port": port}
+        if not isinstance(port, dict):
+            errors.append("%s must be a port number or {port, protocol}" % pfield)
+            continue
+        number = port.get("port")
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 65535:
+            errors.append("%s.port %r must be a number from 1 to 65535" % (pfield, number))
+        if (port.get("protocol") or "TCP") not in PROTOCOLS:
+            errors.append("%s.protocol %r is not one of %s" % (pfield, port.get("protocol"), ", ".join(PROTOCOLS)))
+        end = port.get("end_port")
+        if end is not None and (isinstance(end, bool) or not isinstance(end, int) or not isinstance(number, int)
+                                or not number <= end <= 65535):
+            errors.append("%s.end_port %r must be a port number >= port" % (pfield, end))
+    return errors
+
+
+def _validate_rules(rules, field):
+    errors = []
+    if not isinstance(rules, list):
+        return ["%s must be a list of {cidr, ports}" % field]
+    for index, rule in enumerate(rules):
+        rfield = "%s[%d]" % (field, index)
+        if not isinstance(rule, dict):
+            errors.append("%s must be a mapping {cidr, except, ports}" % rfield)
+            continue
+        errors.extend(_unknown_keys(rule, frozenset(["cidr", "except", "ports"]), rfield))
+        cidr = rule.get("cidr")
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except (TypeError, ValueError) as exc:
+            errors.append("%s.cidr %r is not a network in CIDR notation (%s): use e.g. 10.20.0.0/16" % (rfield, cidr, exc))
+            network = None
+        for e_index, excluded in enumerate(rule.get("except") or []):
+            try:
+                inner = ipaddress.ip_network(excluded, strict=True)
+            except (TypeError, ValueError):
+                errors.append("%s.except[%d] %r is not a network in CIDR notation" % (rfield, e_index, excluded))
+                continue
+            if network is not None and (inner.version != network.version or not inner.subnet_of(network)):
+                errors.append("%s.except[%d] %s is not inside cidr %s" % (rfield, e_index, excluded, cidr))
+        errors.extend(_validate_ports(rule.get("ports"), rfield + ".ports"))
+    return errors
+
+
+def _validate_subjects(subjects, field):
+    errors = []
+    if not isinstance(subjects, list):
+        return ["%s must be a list of OIDC group names or {kind: User|Group, name} entries" % field]
+    for index, subject in enumerate(subjects):
+        sfield = "%s[%d]" % (field, index)
+        if isinstance(subject, str):
+            if not subject.strip():
+                errors.append("%s is empty: name an OIDC group" % sfield)
+            continue
+        if not isinstance(subject, dict) or subject.get("kind") not in ("User", "Group") or not subject.get("name"):
+            errors.append("%s must be an OIDC group name or {kind: User|Group, name}" % sfield)
+    return errors
+
+
+def _validate_tenant(index, tenant, settings):
+    field = "%s[%d]" % (FIELD, index)
+    if not isinstance(tenant, dict):
+        return ["%s must be a mapping with at least name and zone" % field]
+    name = tenant.get("name")
+    label = "%s (tenant %r)" % (field, name) if isinstance(name, str) else field
+    errors = ["%s: %s" % (label, e) for e in _unknown_keys(tenant, TENANT_KEYS, "setting")]
+    err = dns_label_error(name, field + ".name")
+    if err:
+        errors.append(err + "")
+    elif len(tenant_namespace(name, settings)) > 63:
+        errors.append("%s.name %r is too long: the host namespace %r must be at most 63 characters"
+                      % (field, name, tenant_namespace(name, settings)))
+    state = tenant.get("state", "present")
+    if state not in STATES:
+        errors.append("%s.state %r is not one of present, absent" % (label, state))
+    zone = tenant.get("zone")
+    err = dns_label_error(zone, field + ".zone")
+    if err:
+        errors.append("%s (tenant %r): compliance zone: %s" % (field, name, err))
+    isolation = tenant.get("isolation", "shared")
+    if isolation not in ISOLATION_MODES:
+        errors.append("%s.isolation %r is not one of %s" % (label, isolation, ", ".join(ISOLATION_MODES)))
+    node_pool = tenant.get("node_pool")
+    if isolation == "dedicated":
+        err = dns_label_error(node_pool, field + ".node_pool")
+        if err:
+            errors.append("%s (tenant %r): isolation dedicated needs the node pool whose nodes are labelled and "
+                          "tainted for it: %s" % (field, name, err))
+    elif node_pool is not None:
+        errors.append("%s.node_pool is only for isolation dedicated (isolation is %r): remove it or set isolation: "
+                      "dedicated" % (label, isolation))
+    errors.extend(_validate_quotas(tenant.get("quotas") or {}, label + ".quotas"))
+    limits = tenant.get("limits") or {}
+    if not isinstance(limits, dict):
+        errors.append("%s.limits must be a mapping" % label)
+    else:
+        errors.extend(_unknown_keys(limits, LIMIT_KEYS, label + ".limits"))
+        for key, value in sorted(limits.items()):
+            if key in LIMIT_KEYS:
+                err = _quantity_error(value, "%s.limits.%s" % (label, key))
+                if err:
+                    errors.append(err)
+    network = tenant.get("network") or {}
+    if not isinstance(network, dict):
+        errors.append("%s.network must be a mapping {egress, ingress}" % label)
+    else:
+        errors.extend(_unknown_keys(network, frozenset(["egress", "ingress"]), label + ".network"))
+        errors.extend(_validate_rules(network.get("egress") or [], label + ".network.egress"))
+        errors.extend(_validate_rules(network.get("ingress") or [], label + ".network.ingress"))
+    for key, _role in ROLE_KEYS:
+        errors.extend(_validate_subjects(tenant.get(key) or [], "%s.%s" % (label, key)))
+    vault = tenant.get("vault") or {}
+    if not isinstance(vault, dict):
+        errors.append("%s.vault must be a mapping {auto_rotate_period, rotate_if_older_than}" % label)
+    else:
+        errors.extend(_unknown_keys(vault, frozenset(["auto_rotate_period", "rotate_if_older_than"]), label + ".vault"))
+        for key in ("auto_rotate_period", "rotate_if_older_than"):
+            value = vault.get(key)
+            if value is not None and not _TRANSIT_DURATION.match(str(value)):
+                errors.append("%s.vault.%s %r is not a duration: use e.g. 30d, 720h or 0" % (label, key, value))
+    return errors
+
+
+def catalog_entry(tenant, settings):
+    """The tenant as :func:`check_tenant_catalog` wants it (host namespace + subjects by role)."""
+    subjects = {}
+    for key, role in ROLE_KEYS:
+        subjects[role] = [_subject(s, settings) for s in tenant.get(key) or []]
+    return {"name": tenant.get("name"), "namespaces": [tenant_namespace(tenant.get("name"), settings)],
+            "subjects": subjects}
+
+
+def strip_none(data):
+    """``data`` without None values (Ansible's argument_spec fills unset suboptions with None)."""
+    if isinstance(data, dict):
+        return dict((key, strip_none(value)) for key, value in data.items() if value is not None)
+    if isinstance(data, list):
+        return [strip_none(item) for item in data]
+    return data
+
+
+def validate_tenants(tenants, settings=None):
+    """Every error in ``sovereign_tenants`` (an empty list when the catalog is valid).
+
+    Per tenant: names, zone, isolation, quotas, limits, network rules, subjects, Vault settings.
+    Across tenants: unique names, a dedicated node pool belongs to one tenant, no namespace or
+    service account reaches another tenant, separation of duties
+    (:func:`tenant_rbac.check_tenant_catalog`), and the site's DNS set when a tenant is present.
+    """
+    settings = settings_with_defaults(settings)
+    if tenants is None:
+        tenants = []
+    if not isinstance(tenants, list):
+        return ["%s must be a list of tenants" % FIELD]
+    tenants = strip_none(tenants)
+    errors = []
+    for index, tenant in enumerate(tenants):
+        errors.extend(_validate_tenant(index, tenant, settings))
+    if errors:
+        return errors
+    pools = {}
+    for index, tenant in enumerate(tenants):
+        if tenant.get("isolation") == "dedicated":
+            pool = tenant["node_pool"]
+            if pool in pools:
+                other = pools[pool]
+                errors.append("%s[%d].node_pool %r (tenant %r) is already dedicated to tenant %r (%s[%d]): a dedicated "
+                              "node pool serves exactly one tenant" % (FIELD, index, pool, tenant["name"],
+                                                                       tenants[other]["name"], FIELD, other))
+            else:
+                pools[pool] = index
+    incompatible = settings["incompatible_roles"]
+    catalog_errors, refusals = check_tenant_catalog(
+        [catalog_entry(t, settings) for t in tenants],
+        DEFAULT_INCOMPATIBLE_ROLES if incompatible is None else incompatible,
+        settings["tenant_label"])
+    for message in catalog_errors + [r["message"] for r in refusals]:
+        errors.append(re.sub(r"^tenants\[", FIELD + "[", message))
+    if any(t.get("state", "present") == "present" for t in tenants):
+        errors.extend(fallback_dns_errors(settings.get("fallback_dns")))
+    return errors
+
+
+def fallback_dns_errors(value, field="vcluster_tenant_fallback_dns"):
+    """The site's DNS server for vCluster's ``fallbackDns``: an IP address, never the public 8.8.8.8."""
+    if not value:
+        return ["%s is not set: give the IP address of the site's internal DNS resolver (the chart would fall back "
+                "to the public %s)" % (field, PUBLIC_FALLBACK_DNS)]
+    try:
+        address = ipaddress.ip_address(str(value))
+    except ValueError:
+        return ["%s %r is not an IP address: give the IP address of the site's internal DNS resolver" % (field, value)]
+    if not (address.is_private or address.is_loopback) or str(address) == PUBLIC_FALLBACK_DNS:
+        return ["%s %s is a public resolver: a sovereign tenant resolves names through the site's internal DNS "
+                "(a private address)" % (field, value)]
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering (host namespace objects)
+# --------------------------------------------------------------------------------------------
+
+def _subject(subject, settings):
+    if isinstance(subject, str):
+        return {"kind": "Group", "name": settings["oidc_group_prefix"] + subject}
+    return {"kind": subject["kind"], "name": subject["name"]}
+
+
+def _labels(tenant, settings, component):
+    return {
+        "app.kubernetes.io/managed-by": "sovereign.cluster.vcluster_tenant",
+        "app.kubernetes.io/component": component,
+        settings["tenant_label"]: tenant["name"],
+        settings["zone_label"]: tenant["zone"],
+    }
+
+
+def _quantity(value):
+    return str(value)
+
+
+def render_namespace(tenant, settings):
+    labels = _labels(tenant, settings, "tenant-namespace")
+    labels.update({
+        "kubernetes.io/metadata.name": tenant_namespace(tenant["name"], settings),
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/audit-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": "latest",
+    })
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": tenant_namespace(tenant["name"], settings), "labels": labels}}
+
+
+def quota_hard(quotas):
+    """ResourceQuota ``spec.hard`` from the tenant's quotas (GPU and MIG profiles as extended resources)."""
+    hard = {}
+    if "cpu" in quotas:
+        hard["requests.cpu"] = hard["limits.cpu"] = _quantity(quotas["cpu"])
+    if "memory" in quotas:
+        hard["requests.memory"] = hard["limits.memory"] = _quantity(quotas["memory"])
+    if "storage" in quotas:
+        hard["requests.storage"] = _quantity(quotas["storage"])
+    if "pods" in quotas:
+        hard["pods"] = str(quotas["pods"])
+    if "persistentvolumeclaims" in quotas:
+        hard["persistentvolumeclaims"] = str(quotas["persistentvolumeclaims"])
+    # Extended resources are quota'd by requests only (they cannot be overcommitted). A tenant without
+    # a GPU quota gets 0, so that no tenant can take a device it was not given.
+    hard["requests.nvidia.com/gpu"] = str(quotas.get("gpu", 0))
+    for profile, count in sorted((quotas.get("mig") or {}).items()):
+        hard["requests.nvidia.com/mig-%s" % profile] = str(count)
+    return hard
+
+
+def render_resource_quota(tenant, settings):
+    return {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "tenant-quota", "namespace": tenant_namespace(tenant["name"], settings),
+                         "labels": _labels(tenant, settings, "tenant-quota")},
+            "spec": {"hard": quota_hard(tenant.get("quotas") or {})}}
+
+
+def render_limit_range(tenant, settings):
+    limits = dict(settings["default_limits"])
+    limits.update(tenant.get("limits") or {})
+    item = {"type": "Container",
+            "default": {"cpu": _quantity(limits["default_cpu"]), "memory": _quantity(limits["default_memory"])},
+            "defaultRequest": {"cpu": _quantity(limits["default_request_cpu"]),
+                               "memory": _quantity(limits["default_request_memory"])}}
+    maximum = {}
+    if limits.get("max_cpu") is not None:
+        maximum["cpu"] = _quantity(limits["max_cpu"])
+    if limits.get("max_memory") is not None:
+        maximum["memory"] = _quantity(limits["max_memory"])
+    if maximum:
+        item["max"] = maximum
+    return {"apiVersion": "v1", "kind": "LimitRange",
+            "metadata": {"name": "tenant-limits", "namespace": tenant_namespace(tenant["name"], settings),
+                         "labels": _labels(tenant, settings, "tenant-limits")},
+            "spec": {"limits": [item]}}
+
+
+def _ports(ports):
+    out = []
+    for port in ports or []:
+        if isinstance(port, int):
+            port = {"port": port}
+        item = {"protocol": port.get("protocol") or "TCP", "port": port["port"]}
+        if port.get("end_port") is not None:
+            item["endPort"] = port["end_port"]
+        out.append(item)
+    return out
+
+
+def _peers(rules):
+    out = []
+    for rule in rules:
+        block = {"cidr": rule["cidr"]}
+        if rule.get("except"):
+            block["except"] = list(rule["except"])
+        item = {"ipBlock": block}
+        out.append((item, _ports(rule.get("ports"))))
+    return out
+
+
+def render_network_policies(tenant, settings):
+    """Default-deny (ingress and egress), the tenant's own pods, DNS to the vCluster CoreDNS, declared rules."""
+    namespace = tenant_namespace(tenant["name"], settings)
+
+    def policy(name, spec):
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": name, "namespace": namespace, "labels": _labels(tenant, settings, "tenant-network")},
+                "spec": dict({"podSelector": {}}, **spec)}
+
+    same_namespace = [{"podSelector": {}}]
+    policies = [
+        policy("default-deny", {"policyTypes": ["Ingress", "Egress"]}),
+        # vCluster's control plane and the tenant's synced pods share this namespace and must reach each other.
+        policy("allow-same-namespace", {"policyTypes": ["Ingress", "Egress"],
+                                        "ingress": [{"from": same_namespace}], "egress": [{"to": same_namespace}]}),
+        # The vCluster's CoreDNS listens on 1053 inside the tenant namespace; nothing else resolves names.
+        policy("allow-vcluster-dns", {"policyTypes": ["Egress"], "egress": [{
+            "to": same_namespace,
+            "ports": [{"protocol": "UDP", "port": VCLUSTER_DNS_PORT}, {"protocol": "TCP", "port": VCLUSTER_DNS_PORT}]}]}),
+    ]
+    network = tenant.get("network") or {}
+    egress = [{"to": [peer], "ports": ports} if ports else {"to": [peer]} for peer, ports in _peers(network.get("egress") or [])]
+    if egress:
+        policies.append(policy("allow-declared-egress", {"policyTypes": ["Egress"], "egress": egress}))
+    ingress = [{"from": [peer], "ports": ports} if ports else {"from": [peer]}
+               for peer, ports in _peers(network.get("ingress") or [])]
+    if ingress:
+        policies.append(policy("allow-declared-ingress", {"policyTypes": ["Ingress"], "ingress": ingress}))
+    return policies
+
+
+def render_host_manifests(tenant, settings):
+    """The host objects of one tenant, in apply order (namespace first)."""
+    return ([render_namespace(tenant, settings), render_resource_quota(tenant, settings),
+             render_limit_range(tenant, settings)] + render_network_policies(tenant, settings))
+
+
+# --------------------------------------------------------------------------------------------
+# vcluster.yaml
+# --------------------------------------------------------------------------------------------
+
+def node_scheduling(tenant, settings):
+    """``(node_selector, tolerations)`` for a dedicated tenant, ``({}, [])`` otherwise."""
+    if tenant.get("isolation") != "dedicated":
+        return {}, []
+    pool = tenant["node_pool"]
+    return ({settings["node_pool_label"]: pool},
+            [{"key": settings["node_pool_taint_key"], "operator": "Equal", "value": pool, "effect": "NoSchedule"}])
+
+
+def _merge(base, override):
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def render_vcluster_values(tenant, settings):
+    """The chart values (``vcluster.yaml``) of the tenant's vCluster.
+
+    Always: the chart's network policies on, ``fallbackDns`` = the site's DNS, Pod Security
+    ``restricted``, the chart's own quota/limit objects off (the host namespace carries ours).
+    ``shared``: workloads on the shared nodes, only the nodes they run on are visible.
+    ``dedicated``: the control plane and every synced pod pinned to the tenant's node pool
+    (node selector + toleration of its taint), and only that pool's nodes visible.
+    ``private``: vCluster private nodes (the tenant joins its own nodes; nothing is scheduled on
+    host nodes but the control plane).
+    """
+    node_selector, tolerations = node_scheduling(tenant, settings)
+    values = {
+        "policies": {
+            "podSecurityStandard": "restricted",
+            "networkPolicy": {"enabled": True, "fallbackDns": str(settings["fallback_dns"]),
+                              "workload": {"publicEgress": {"enabled": False}}},
+            # The host namespace has the tenant's ResourceQuota and LimitRange (rendered above).
+            "resourceQuota": {"enabled": False},
+            "limitRange": {"enabled": False},
+        },
+        "sync": {
+            "toHost": {"pods": {"enabled": True}},
+            "fromHost": {"nodes": {"enabled": False}},
+        },
+        "controlPlane": {"statefulSet": {"labels": {settings["tenant_label"]: tenant["name"]}}},
+        "rbac": {"clusterRole": {"enabled": False}},
+    }
+    if tenant.get("isolation") == "dedicated":
+        values["sync"]["toHost"]["pods"]["enforceTolerations"] = [
+            "%s=%s:NoSchedule" % (t["key"], t["value"]) for t in tolerations]
+        values["sync"]["fromHost"]["nodes"] = {"enabled": True, "syncBackChanges": False, "clearImageStatus": True,
+                                               "selector": {"all": False, "labels": dict(node_selector)}}
+        # Reading the pool's real nodes needs the chart's cluster role (read-only on nodes).
+        values["rbac"]["clusterRole"]["enabled"] = True
+        values["controlPlane"]["statefulSet"]["scheduling"] = {"nodeSelector": dict(node_selector),
+                                                               "tolerations": copy.deepcopy(tolerations)}
+    elif tenant.get("isolation") == "private":
+        values["privateNodes"] = {"enabled": True}
+    _merge(values, settings.get("values_overrides") or {})
+    return values
+
+
+def vcluster_values_errors(values, schema):
+    """Errors of ``values`` against the chart's JSON Schema (draft 2020-12), each with its path."""
+    if not HAS_JSONSCHEMA:
+        raise ImportError("the jsonschema Python library is required to validate vcluster.yaml: pip install jsonschema")
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = []
+    for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        errors.append("vcluster.yaml %s: %s" % (path, error.message))
+    dns = ((values.get("policies") or {}).get("networkPolicy") or {}).get("fallbackDns")
+    if dns == PUBLIC_FALLBACK_DNS or not dns:
+        errors.append("vcluster.yaml policies.networkPolicy.fallbackDns is %r: set the site's internal DNS "
+                      "(the chart's default is the public %s)" % (dns, PUBLIC_FALLBACK_DNS))
+    return errors
+
+
+def load_schema(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+# --------------------------------------------------------------------------------------------
+# RBAC, Vault, and the plan
+# --------------------------------------------------------------------------------------------
+
+def rbac_bindings(tenant, settings):
+    """``tenant_rbac`` bindings: one per role that has subjects (roles come from the role's settings)."""
+    bindings = []
+    for key, role in ROLE_KEYS:
+        subjects = [_subject(s, settings) for s in tenant.get(key) or []]
+        if subjects:
+            bindings.append({"name": role, "role": role, "subjects": subjects})
+    return bindings
+
+
+def vault_names(tenant, settings):
+    name = tenant["name"]
+    return {"transit_key": "tenant-%s" % name,
+            "policy_name": "%s%s" % (settings["vault_policy_prefix"], name),
+            "kv_path": "%s/%s/kubeconfig" % (settings["kv_path_prefix"], name)}
+
+
+def vault_policy_hcl(tenant, settings):
+    """The tenant's Vault policy: use its own transit key and read its own KV entries, nothing else."""
+    names = vault_names(tenant, settings)
+    transit, kv = settings["transit_mount"], settings["kv_mount"]
+    prefix = "%s/%s" % (settings["kv_path_prefix"], tenant["name"])
+    return "\n".join([
+        '# tenant %s (zone %s), rendered by sovereign.cluster.vcluster_tenant' % (tenant["name"], tenant["zone"]),
+        'path "%s/encrypt/%s" {\n  capabilities = ["update"]\n}' % (transit, names["transit_key"]),
+        'path "%s/decrypt/%s" {\n  capabilities = ["update"]\n}' % (transit, names["transit_key"]),
+        'path "%s/data/%s/*" {\n  capabilities = ["read"]\n}' % (kv, prefix),
+        'path "%s/metadata/%s/*" {\n  capabilities = ["read", "list"]\n}' % (kv, prefix),
+        "",
+    ])
+
+
+NETWORK_POLICY_NAMES = ("default-deny", "allow-same-namespace", "allow-vcluster-dns", "allow-declared-egress",
+                        "allow-declared-ingress")
+
+
+def offboard_objects(tenant, settings):
+    """Every host object the role may have created for the tenant, namespace last (for state absent)."""
+    namespace = tenant_namespace(tenant["name"], settings)
+
+    def ref(api_version, kind, name):
+        return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+
+    objects = [ref("networking.k8s.io/v1", "NetworkPolicy", name) for name in NETWORK_POLICY_NAMES]
+    objects += [ref("v1", "LimitRange", "tenant-limits"), ref("v1", "ResourceQuota", "tenant-quota")]
+    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    return objects
+
+
+def normalize_tenant(tenant):
+    out = copy.deepcopy(tenant)
+    out.setdefault("isolation", "shared")
+    out.setdefault("state", "present")
+    for key in ("quotas", "limits", "network", "vault"):
+        out[key] = out.get(key) or {}
+    for key, _role in ROLE_KEYS:
+        out[key] = out.get(key) or []
+    return out
+
+
+def tenant_plan(tenants, settings=None):
+    """Everything the role applies, per tenant. Raises ValueError (all errors) on a bad catalog."""
+    settings = settings_with_defaults(settings)
+    errors = validate_tenants(tenants, settings)
+    if errors:
+        raise ValueError("\n".join(errors))
+    plans = []
+    for raw in strip_none(tenants or []):
+        tenant = normalize_tenant(raw)
+        vault = dict(vault_names(tenant, settings))
+        vault.update({"policy": vault_policy_hcl(tenant, settings),
+                      "auto_rotate_period": str(tenant["vault"].get("auto_rotate_period",
+                                                                    settings["vault_defaults"].get("auto_rotate_period"))),
+                      "rotate_if_older_than": tenant["vault"].get("rotate_if_older_than")})
+        present = tenant["state"] == "present"
+        plans.append({
+            "name": tenant["name"],
+            "zone": tenant["zone"],
+            "state": tenant["state"],
+            "isolation": tenant["isolation"],
+            "namespace": tenant_namespace(tenant["name"], settings),
+            "release": settings["release_name"],
+            "manifests": render_host_manifests(tenant, settings) if present else [],
+            "values": render_vcluster_values(tenant, settings) if present else {},
+            "rbac_bindings": rbac_bindings(tenant, settings),
+            "vault": vault,
+            "offboard_objects": [] if present else offboard_objects(tenant, settings),
+        })
+    return plans
