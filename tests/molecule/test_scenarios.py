@@ -16,7 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml") if not p.parent.name.startswith("_"))
 RECAP = re.compile(r"^\W*(?P<host>[\w.-]+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)")
-STEP = re.compile(r"(?P<scenario>\S+) \W+ (?P<step>\w+): Executing")
+# Molecule prints "scenario ➜ step: Executing" on a terminal and "[scenario > step] Executing" otherwise.
+STEP = re.compile(r"(?:\[(?P<scenario>\S+) > (?P<step>\w+)\] Executing)|(?:(?P<scenario2>\S+) \W+ (?P<step2>\w+): Executing)")
 
 
 def recaps_by_step(output):
@@ -25,7 +26,7 @@ def recaps_by_step(output):
     for line in output.splitlines():
         match = STEP.search(line)
         if match:
-            current = match.group("step")
+            current = match.group("step") or match.group("step2")
             steps.setdefault(current, [])
             continue
         match = RECAP.match(line)
@@ -39,8 +40,11 @@ def test_recap_parser_reads_molecule_output():
     sample = ("INFO     hardening ➜ check: Executing\n"
               "  │ hardening-c1              : ok=40   changed=2    unreachable=0    failed=0    skipped=3\n"
               "INFO     hardening ➜ verify: Executing\n"
-              "  │ hardening-c1              : ok=9    changed=0    unreachable=0    failed=0\n")
-    assert recaps_by_step(sample) == {"check": [("hardening-c1", 2, 0, 0)], "verify": [("hardening-c1", 0, 0, 0)]}
+              "  │ hardening-c1              : ok=9    changed=0    unreachable=0    failed=0\n"
+              "INFO     [hardening > idempotence] Executing\n"
+              "hardening-c1               : ok=40   changed=0    unreachable=0    failed=1    skipped=3\n")
+    assert recaps_by_step(sample) == {"check": [("hardening-c1", 2, 0, 0)], "verify": [("hardening-c1", 0, 0, 0)],
+                                      "idempotence": [("hardening-c1", 0, 0, 1)]}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
