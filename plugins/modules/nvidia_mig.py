@@ -37,7 +37,7 @@ attributes:
 options:
   gpus:
     description:
-      - Which GPUs to manage. Each item is V(all) (every MIG-capable GPU; others are listed in RV(skipped)),
+      - Which GPUs to manage. Each item is V(all) (every MIG-capable GPU; others are listed in RV(skipped_gpus)),
         an index (V(0)), a GPU UUID (V(GPU-52552dc5-...)), a PCI device id (V(0x233010DE), all GPUs of
         that model) or a PCI bus id (V(00000000:00:06.0)).
       - Naming a GPU that does not exist or cannot do MIG is an error.
@@ -168,7 +168,7 @@ reset_required:
   returned: always
   type: list
   elements: int
-skipped:
+skipped_gpus:
   description: GPUs left alone by O(gpus=all) because they cannot do MIG.
   returned: always
   type: list
@@ -300,7 +300,7 @@ def main():
     if "/" not in smi_path:
         smi_path = module.get_bin_path(smi_path, required=True)  # fails with a clear message when absent
     smi = Smi(module, smi_path)
-    result = dict(changed=False, plan=[], gpus=[], picture="", reset_required=[], skipped=[], commands=smi.changes,
+    result = dict(changed=False, plan=[], gpus=[], picture="", reset_required=[], skipped_gpus=[], commands=smi.changes,
                   query_backend=backend)
 
     try:
@@ -313,7 +313,7 @@ def main():
     # Everything is validated and planned for every GPU before anything changes.
     try:
         selected, skipped = miglib.select_gpus(states, params["gpus"])
-        result["skipped"] = [{"index": g["index"], "name": g["name"], "reason": "MIG not supported"} for g in skipped]
+        result["skipped_gpus"] = [{"index": g["index"], "name": g["name"], "reason": "MIG not supported"} for g in skipped]
         plans = []
         errors = []
         for gpu in selected:
