@@ -41,6 +41,8 @@ VM_IMAGE_SIZE = "3G"
 APT_PACKAGES = ["podman", "runc", "debootstrap", "qemu-system-x86", "qemu-utils", "openssh-client",
                 "e2fsprogs", "rsync", "git", "make", "shellcheck"]
 CONTAINER_PREFIX = "sc-lab-"
+# The lab's container hosts share one podman network and find each other by inventory name.
+LAB_NETWORK = "sovereign-lab"
 
 
 def log(msg):
@@ -193,7 +195,10 @@ def start_container(name, hvars):
     if run(["podman", "container", "exists", cname], check=False).returncode == 0:
         run(["podman", "start", cname], capture=True)
         return
+    if run(["podman", "network", "exists", LAB_NETWORK], check=False).returncode != 0:
+        run(["podman", "network", "create", "--label", "sovereign.cluster/lab=1", LAB_NETWORK], capture=True)
     run(["podman", "run", "-d", "--name", cname, "--hostname", name, "--privileged",
+         "--network", LAB_NETWORK, "--network-alias", name,
          "--systemd", "always", "--label", "sovereign.cluster/lab=1",
          CONTAINER_IMAGE, "/sbin/init"], capture=True)
 
@@ -300,6 +305,8 @@ def leftovers():
     res = run(["podman", "ps", "-a", "--filter", "label=sovereign.cluster/lab=1", "--format", "{{.Names}}"],
               capture=True, check=False)
     left += [f"container {n}" for n in res.stdout.split()]
+    if run(["podman", "network", "exists", LAB_NETWORK], check=False).returncode == 0:
+        left.append(f"podman network {LAB_NETWORK}")
     for pidfile in list(STATE.glob("vms/*.pid")) + list(STATE.glob("single-vms/*.pid")) + [STATE / "openbao.pid"]:
         if pidfile.exists() and pid_alive(int(pidfile.read_text() or 0)):
             left.append(f"process {pidfile.read_text().strip()} ({pidfile.name})")
@@ -330,6 +337,7 @@ def cmd_down(_args):
         run(["podman", "rm", "-f", "-t", "5", cname], capture=True, check=False)
     for pidfile in list(STATE.glob("vms/*.pid")) + list(STATE.glob("single-vms/*.pid")):
         stop_pid(pidfile)
+    run(["podman", "network", "rm", "-f", LAB_NETWORK], capture=True, check=False)
     stop_pid(STATE / "openbao.pid")
     if STATE.exists():
         shutil.rmtree(STATE)

@@ -1,0 +1,446 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to sovereign.cluster
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decision logic of the hardening role: which ANSSI-BP-028 rules apply, with which values,
+and which of them deviate on Kubernetes and GPU nodes. Pure functions, unit tested.
+
+Filters: hardening_plan, hardening_node_roles, hardening_active_rules.
+
+name: hardening_plan
+short_description: Plan ANSSI-BP-028 hardening for one host (rules, sysctls, modules, deviations)
+version_added: 0.1.0
+description:
+  - Computes, from the ANSSI-BP-028 v2.0 level, the rules skipped by the operator, the sections
+    switched off and the roles of the node (C(kubernetes), C(gpu)), which rules the role applies,
+    which sysctl values it writes and applies, which modules it blacklists and which rules become
+    recorded deviations (rule id, reason, compensating measure).
+  - The same module also provides the filters C(hardening_node_roles) (node roles from inventory
+    groups) and C(hardening_active_rules).
+options:
+  _input:
+    description: The role settings, a dictionary with the keys described below.
+    type: dict
+    required: true
+    suboptions:
+      level:
+        description: ANSSI-BP-028 level.
+        type: str
+        choices: [minimal, intermediary, enhanced, high]
+        default: intermediary
+      skip_rules:
+        description: Rule ids the operator does not want applied (each becomes a recorded deviation).
+        type: list
+        elements: str
+        default: []
+      skip_reasons:
+        description: Reason per skipped rule id, recorded in the deviation.
+        type: dict
+        default: {}
+      sections:
+        description: Section name to enabled flag; a disabled section turns its rules into deviations.
+        type: dict
+        default: {}
+      node_roles:
+        description: Roles of the node, among C(kubernetes) and C(gpu).
+        type: list
+        elements: str
+        default: []
+      in_container:
+        description: Whether the host is a container (only per-network-namespace sysctls are applied live).
+        type: bool
+        default: false
+      modules_blacklist:
+        description: Kernel modules the operator wants blacklisted.
+        type: list
+        elements: str
+        default: []
+      modules_required:
+        description: Extra kernel modules the node needs loaded (added to the role-derived ones).
+        type: list
+        elements: str
+        default: []
+      sysctl_overrides:
+        description: Sysctl key to value, replacing the ANSSI value (recorded as a deviation).
+        type: dict
+        default: {}
+      disable_ipv6:
+        description: Disable IPv6 (R13) instead of hardening the IPv6 stack.
+        type: bool
+        default: false
+      permit_root_login:
+        description: Requested sshd C(PermitRootLogin) policy.
+        type: str
+        default: "no"
+      connection_user:
+        description: The remote user Ansible connects as.
+        type: str
+        default: ""
+      connection_is_ssh:
+        description: Whether Ansible reaches the host over SSH.
+        type: bool
+        default: false
+      sudo_noexec:
+        description: Set sudo C(Defaults noexec) (R39); otherwise a recorded deviation.
+        type: bool
+        default: false
+      sudo_requiretty:
+        description: Set sudo C(Defaults requiretty) (R39); otherwise a recorded deviation.
+        type: bool
+        default: false
+
+
+Examples:
+
+- name: Plan the hardening of this host
+  ansible.builtin.set_fact:
+    hardening_plan: >-
+      {{ {'level': 'intermediary', 'node_roles': ['kubernetes'], 'skip_rules': ['R31']}
+         | sovereign.cluster.hardening_plan }}
+
+- name: Node roles from inventory groups
+  ansible.builtin.debug:
+    msg: "{{ group_names | sovereign.cluster.hardening_node_roles({'kubernetes': ['k8s_cluster'], 'gpu': ['gpu_workers']}) }}"
+
+
+Returns:
+
+_value:
+  description: The plan.
+  type: dict
+  contains:
+    rules:
+      description: Rule ids the role applies, in rule order.
+      type: list
+      elements: str
+    sysctl:
+      description: Entries C(key), C(value), C(rule), C(runtime) (apply live), C(deviation); forwarding keys first, then sorted by key.
+      type: list
+      elements: dict
+    modules_blacklist:
+      description: Modules blacklisted after removing those the node needs.
+      type: list
+      elements: str
+    modules_required:
+      description: Modules the node needs loaded at boot.
+      type: list
+      elements: str
+    modules_disabled:
+      description: Whether C(kernel.modules_disabled=1) is set (R10).
+      type: bool
+    permit_root_login:
+      description: The effective sshd C(PermitRootLogin) value.
+      type: str
+    auditd_immutable:
+      description: Whether the audit rules are made immutable (C(-e 2), R73).
+      type: bool
+    deviations:
+      description: Recorded deviations, each with C(rule), C(setting), C(expected), C(applied), C(reason), C(compensating).
+      type: list
+      elements: dict
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+LEVELS = ("minimal", "intermediary", "enhanced", "high")
+
+# ANSSI-BP-028 v2.0 rules this role implements (fully or partly), with their level and section.
+RULES = {
+    "R8": {"level": "intermediary", "section": "sysctl", "title": "Memory configuration options (vm.mmap_min_addr part)"},
+    "R9": {"level": "intermediary", "section": "sysctl", "title": "Kernel configuration options"},
+    "R10": {"level": "enhanced", "section": "modules", "title": "Disabling the loading of kernel modules"},
+    "R11": {"level": "intermediary", "section": "sysctl", "title": "Yama module sysctl configuration"},
+    "R12": {"level": "intermediary", "section": "sysctl", "title": "IPv4 configuration options"},
+    "R13": {"level": "intermediary", "section": "sysctl", "title": "Disabling or hardening IPv6"},
+    "R14": {"level": "intermediary", "section": "sysctl", "title": "File system configuration options"},
+    "R28": {"level": "intermediary", "section": "mounts", "title": "Partitioning type (/tmp, /var/tmp, /dev/shm options)"},
+    "R31": {"level": "minimal", "section": "pam", "title": "User password strength"},
+    "R32": {"level": "intermediary", "section": "pam", "title": "Timeout on local user sessions"},
+    "R33": {"level": "intermediary", "section": "sshd", "title": "Dedicated administration accounts (no direct root login, sudo audited)"},
+    "R36": {"level": "enhanced", "section": "pam", "title": "Default UMASK"},
+    "R39": {"level": "intermediary", "section": "sudo", "title": "Sudo configuration guidelines"},
+    "R45": {"level": "enhanced", "section": "apparmor", "title": "AppArmor security profiles"},
+    "R50": {"level": "intermediary", "section": "permissions", "title": "Rights to access sensitive files"},
+    "R54": {"level": "minimal", "section": "permissions", "title": "Sticky bit and write access rights"},
+    "R61": {"level": "minimal", "section": "updates", "title": "Regular updates"},
+    "R68": {"level": "minimal", "section": "pam", "title": "Protecting stored passwords"},
+    "R71": {"level": "enhanced", "section": "chrony", "title": "Logging system (time synchronisation part)"},
+    "R73": {"level": "enhanced", "section": "auditd", "title": "Logging activity by auditd"},
+    "R76": {"level": "high", "section": "aide", "title": "Sealing and integrity of files"},
+    "R79": {"level": "intermediary", "section": "aide", "title": "Hardening and monitoring of exposed services (AIDE part)"},
+}
+
+# (rule, key, value). Values from ANSSI-BP-028 v2.0 R8, R9, R11, R12, R13, R14.
+SYSCTL_RULES = (
+    ("R8", "vm.mmap_min_addr", "65536"),
+    ("R9", "kernel.dmesg_restrict", "1"),
+    ("R9", "kernel.kptr_restrict", "2"),
+    ("R9", "kernel.pid_max", "65536"),
+    ("R9", "kernel.perf_cpu_time_max_percent", "1"),
+    ("R9", "kernel.perf_event_max_sample_rate", "1"),
+    ("R9", "kernel.perf_event_paranoid", "2"),
+    ("R9", "kernel.randomize_va_space", "2"),
+    ("R9", "kernel.sysrq", "0"),
+    ("R9", "kernel.unprivileged_bpf_disabled", "1"),
+    ("R9", "kernel.panic_on_oops", "1"),
+    ("R10", "kernel.modules_disabled", "1"),
+    ("R11", "kernel.yama.ptrace_scope", "1"),
+    ("R12", "net.core.bpf_jit_harden", "2"),
+    ("R12", "net.ipv4.ip_forward", "0"),
+    ("R12", "net.ipv4.conf.all.accept_local", "0"),
+    ("R12", "net.ipv4.conf.all.accept_redirects", "0"),
+    ("R12", "net.ipv4.conf.default.accept_redirects", "0"),
+    ("R12", "net.ipv4.conf.all.secure_redirects", "0"),
+    ("R12", "net.ipv4.conf.default.secure_redirects", "0"),
+    ("R12", "net.ipv4.conf.all.shared_media", "0"),
+    ("R12", "net.ipv4.conf.default.shared_media", "0"),
+    ("R12", "net.ipv4.conf.all.accept_source_route", "0"),
+    ("R12", "net.ipv4.conf.default.accept_source_route", "0"),
+    ("R12", "net.ipv4.conf.all.arp_filter", "1"),
+    ("R12", "net.ipv4.conf.all.arp_ignore", "2"),
+    ("R12", "net.ipv4.conf.all.route_localnet", "0"),
+    ("R12", "net.ipv4.conf.all.drop_gratuitous_arp", "1"),
+    ("R12", "net.ipv4.conf.all.rp_filter", "1"),
+    ("R12", "net.ipv4.conf.default.rp_filter", "1"),
+    ("R12", "net.ipv4.conf.all.send_redirects", "0"),
+    ("R12", "net.ipv4.conf.default.send_redirects", "0"),
+    ("R12", "net.ipv4.icmp_ignore_bogus_error_responses", "1"),
+    ("R12", "net.ipv4.ip_local_port_range", "32768 65535"),
+    ("R12", "net.ipv4.tcp_rfc1337", "1"),
+    ("R12", "net.ipv4.tcp_syncookies", "1"),
+    ("R14", "fs.suid_dumpable", "0"),
+    ("R14", "fs.protected_fifos", "2"),
+    ("R14", "fs.protected_regular", "2"),
+    ("R14", "fs.protected_symlinks", "1"),
+    ("R14", "fs.protected_hardlinks", "1"),
+)
+
+IPV6_HARDEN = (
+    "router_solicitations", "accept_ra_rtr_pref", "accept_ra_pinfo", "accept_ra_defrtr", "autoconf",
+    "accept_redirects", "accept_source_route",
+)
+IPV6_DISABLE = ("disable_ipv6",)
+
+# Modules each node role needs loaded; they are never blacklisted there.
+NODE_MODULES = {
+    "kubernetes": ("br_netfilter", "overlay"),
+    "gpu": ("nvidia", "nvidia_modeset", "nvidia_uvm", "nvidia_drm"),
+}
+
+# Rules that a node role cannot follow: (rule, setting, expected, applied, reason, compensating).
+NODE_DEVIATIONS = {
+    "kubernetes": (
+        ("R12", "net.ipv4.ip_forward", "0", "1",
+         "Kubernetes nodes route pod and service traffic between interfaces (CNI, kube-proxy).",
+         "nftables default-deny on input; traffic between pods is filtered by default-deny NetworkPolicies."),
+        ("R10", "kernel.modules_disabled", "1", "0",
+         "CNI plugins and kube-proxy load netfilter/IPVS modules on demand after boot.",
+         "Required modules are loaded at boot from /etc/modules-load.d; every module load is audited (auditd key 'modules')."),
+    ),
+    "gpu": (
+        ("R10", "kernel.modules_disabled", "1", "0",
+         "The NVIDIA driver stack (nvidia, nvidia_uvm, nvidia_modeset) is loaded on demand by nvidia-persistenced and the container toolkit.",
+         "NVIDIA modules are loaded at boot from /etc/modules-load.d; every module load is audited (auditd key 'modules')."),
+    ),
+}
+
+PERNETNS_PREFIXES = ("net.ipv4.", "net.ipv6.")
+FORWARDING_KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+
+class HardeningPlanError(ValueError):
+    """Bad input to the hardening plan; the message names the field and the fix."""
+
+
+def _rule_number(rule_id):
+    return int(rule_id[1:]) if rule_id[1:].isdigit() else 10 ** 6
+
+
+def _level_index(level):
+    if level not in LEVELS:
+        raise HardeningPlanError(
+            "hardening_anssi_level %r is not an ANSSI-BP-028 level: use one of %s" % (level, ", ".join(LEVELS)))
+    return LEVELS.index(level)
+
+
+def _check_rule_ids(rule_ids, field):
+    unknown = sorted(r for r in rule_ids if r not in RULES)
+    if unknown:
+        raise HardeningPlanError(
+            "%s names %s, which this role does not implement: use rule ids among %s"
+            % (field, ", ".join(unknown), ", ".join(sorted(RULES, key=_rule_number))))
+
+
+def hardening_node_roles(group_names, role_groups):
+    """Node roles (sorted) of a host from its inventory groups and a role -> groups mapping."""
+    groups = set(group_names or [])
+    return sorted(role for role, names in (role_groups or {}).items() if groups.intersection(names or []))
+
+
+def hardening_active_rules(level, skip_rules=None, sections=None):
+    """Rule ids in scope at ``level``, minus the skipped ones and those of disabled sections."""
+    limit = _level_index(level)
+    skip = set(skip_rules or [])
+    _check_rule_ids(skip, "hardening_skip_rules")
+    sections = sections or {}
+    active = [rule for rule, meta in RULES.items()
+              if LEVELS.index(meta["level"]) <= limit and rule not in skip
+              and sections.get(meta["section"], True)]
+    return sorted(active, key=_rule_number)
+
+
+def _in_scope(level):
+    limit = _level_index(level)
+    return sorted((r for r, m in RULES.items() if LEVELS.index(m["level"]) <= limit), key=_rule_number)
+
+
+def _deviation(rule, setting, expected, applied, reason, compensating, source):
+    return {"rule": rule, "setting": setting, "expected": expected, "applied": applied,
+            "reason": reason, "compensating": compensating, "source": source}
+
+
+def hardening_plan(settings):
+    """Full plan for one host; see DOCUMENTATION for the input and RETURN for the output."""
+    if not isinstance(settings, dict):
+        raise HardeningPlanError("hardening_plan expects a dictionary of settings")
+    level = settings.get("level") or "intermediary"
+    skip = list(settings.get("skip_rules") or [])
+    skip_reasons = dict(settings.get("skip_reasons") or {})
+    sections = dict(settings.get("sections") or {})
+    node_roles = sorted(set(settings.get("node_roles") or []))
+    unknown_roles = [r for r in node_roles if r not in NODE_MODULES]
+    if unknown_roles:
+        raise HardeningPlanError(
+            "hardening_node_roles contains %s: use only %s" % (", ".join(unknown_roles), ", ".join(sorted(NODE_MODULES))))
+    in_container = bool(settings.get("in_container"))
+    overrides = {str(k): str(v) for k, v in (settings.get("sysctl_overrides") or {}).items()}
+    rules = hardening_active_rules(level, skip, sections)
+    in_scope = _in_scope(level)
+    deviations = []
+
+    # Rules in scope that the operator skipped or whose section is off.
+    for rule in in_scope:
+        if rule in skip:
+            reason = skip_reasons.get(rule)
+            if not reason:
+                raise HardeningPlanError(
+                    "hardening_skip_rules contains %s without a reason: add hardening_skip_reasons: {%s: '<why>'}"
+                    % (rule, rule))
+            deviations.append(_deviation(rule, "*", "applied", "skipped", reason,
+                                         skip_reasons.get(rule + "_compensating", "none recorded"), "hardening_skip_rules"))
+        elif not sections.get(RULES[rule]["section"], True):
+            section = RULES[rule]["section"]
+            deviations.append(_deviation(
+                rule, "*", "applied", "skipped",
+                skip_reasons.get(rule) or "section disabled by hardening_%s_enabled: false" % section,
+                skip_reasons.get(rule + "_compensating", "none recorded"), "hardening_%s_enabled" % section))
+
+    # Node-role deviations, only for rules that would otherwise be applied.
+    node_values = {}
+    for role in node_roles:
+        for rule, setting, expected, applied, reason, compensating in NODE_DEVIATIONS[role]:
+            if rule not in rules:
+                continue
+            node_values[setting] = applied
+            deviations.append(_deviation(rule, setting, expected, applied, reason, compensating, "node role " + role))
+
+    # Sysctl entries.
+    sysctl = {}
+    for rule, key, value in SYSCTL_RULES:
+        if rule in rules:
+            sysctl[key] = {"key": key, "value": value, "rule": rule, "deviation": False}
+    if "R13" in rules:
+        names = IPV6_DISABLE if settings.get("disable_ipv6") else IPV6_HARDEN
+        for scope in ("all", "default"):
+            for name in names:
+                key = "net.ipv6.conf.%s.%s" % (scope, name)
+                sysctl[key] = {"key": key, "value": "1" if name == "disable_ipv6" else "0", "rule": "R13", "deviation": False}
+        if not settings.get("disable_ipv6"):
+            for scope in ("all", "default"):
+                key = "net.ipv6.conf.%s.max_addresses" % scope
+                sysctl[key] = {"key": key, "value": "1", "rule": "R13", "deviation": False}
+    for key, value in node_values.items():
+        if key in sysctl:
+            sysctl[key].update(value=value, deviation=True)
+    for key, value in sorted(overrides.items()):
+        entry = sysctl.get(key)
+        if entry is None:
+            sysctl[key] = {"key": key, "value": value, "rule": "", "deviation": False}
+        elif entry["value"] != value:
+            deviations.append(_deviation(entry["rule"], key, entry["value"], value,
+                                         skip_reasons.get(key, "set by hardening_sysctl_overrides"),
+                                         skip_reasons.get(key + "_compensating", "none recorded"),
+                                         "hardening_sysctl_overrides"))
+            entry.update(value=value, deviation=True)
+    modules_disabled = sysctl.get("kernel.modules_disabled", {}).get("value") == "1"
+    entries = []
+    # Writing ip_forward resets the per-interface settings (accept_redirects, ...): it goes first.
+    for key in sorted(sysctl, key=lambda k: (k not in FORWARDING_KEYS, k)):
+        entry = dict(sysctl[key])
+        # In a container only per-network-namespace keys are safe to apply: the others are the host's.
+        entry["runtime"] = key.startswith(PERNETNS_PREFIXES) if in_container else key != "kernel.modules_disabled"
+        entries.append(entry)
+
+    # Modules.
+    required = set(settings.get("modules_required") or [])
+    for role in node_roles:
+        required.update(NODE_MODULES[role])
+    blacklist = []
+    for module in sorted(set(settings.get("modules_blacklist") or [])):
+        if module in required:
+            deviations.append(_deviation("R10", "blacklist " + module, "blacklisted", "allowed",
+                                         "the node needs module %s (%s)" % (module, ", ".join(node_roles) or "modules_required"),
+                                         "module kept loadable; its loading is audited (auditd key 'modules')",
+                                         "hardening_modules_blacklist"))
+        else:
+            blacklist.append(module)
+
+    # sshd root login: never lock out an operator who connects as root over SSH.
+    permit_root_login = settings.get("permit_root_login") or "no"
+    if ("R33" in rules and permit_root_login == "no" and settings.get("connection_is_ssh")
+            and settings.get("connection_user") == "root"):
+        permit_root_login = "prohibit-password"
+        deviations.append(_deviation(
+            "R33", "sshd PermitRootLogin", "no", "prohibit-password",
+            "Ansible connects to this host as root over SSH; 'no' would lock the operator out.",
+            "root logs in with keys only (no password); sessions are logged; connect with a named admin account and sudo to apply 'no'.",
+            "connection"))
+
+    # sudo noexec/requiretty (R39) break Ansible's become (sudo sh -c python) unless asked for.
+    if "R39" in rules:
+        for option, flag in (("noexec", "sudo_noexec"), ("requiretty", "sudo_requiretty")):
+            if not settings.get(flag):
+                deviations.append(_deviation(
+                    "R39", "sudo Defaults " + option, option, "not set",
+                    "Ansible become runs 'sudo sh -c python3 ...' (needs to execute a child process%s)."
+                    % (" and works without a tty" if option == "requiretty" else ""),
+                    "use_pty, env_reset, ignore_dot and umask 0077 are set; every sudo command is logged and audited (auditd key 'actions').",
+                    "hardening_" + flag))
+
+    immutable = settings.get("auditd_immutable")
+    if immutable is None:
+        immutable = "R73" in rules
+
+    deviations.sort(key=lambda d: (_rule_number(d["rule"]) if d["rule"] else 10 ** 6, d["setting"], d["source"]))
+    return {
+        "rules": rules,
+        "sysctl": entries,
+        "modules_blacklist": blacklist,
+        "modules_required": sorted(required),
+        "modules_disabled": modules_disabled,
+        "permit_root_login": permit_root_login,
+        "auditd_immutable": bool(immutable),
+        "deviations": deviations,
+    }
+
+
+class FilterModule(object):
+    """sovereign.cluster hardening filters."""
+
+    def filters(self):
+        return {
+            "hardening_plan": hardening_plan,
+            "hardening_node_roles": hardening_node_roles,
+            "hardening_active_rules": hardening_active_rules,
+        }

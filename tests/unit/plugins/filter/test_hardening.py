@@ -1,0 +1,192 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the hardening role's decision logic (plugins/filter/hardening.py)."""
+import json
+
+import pytest
+
+from ansible_collections.sovereign.cluster.plugins.filter.hardening import (
+    FilterModule,
+    HardeningPlanError,
+    hardening_active_rules,
+    hardening_node_roles,
+    hardening_plan,
+)
+
+ROLE_GROUPS = {"kubernetes": ["k8s_cluster", "control_plane", "workers", "gpu_workers"], "gpu": ["gpu_workers"]}
+
+
+def sysctl_map(plan):
+    return {e["key"]: e for e in plan["sysctl"]}
+
+
+def test_filters_are_registered():
+    assert set(FilterModule().filters()) == {"hardening_plan", "hardening_node_roles", "hardening_active_rules"}
+
+
+@pytest.mark.parametrize("groups,expected", [
+    (["ungrouped"], []),
+    (["control_plane", "k8s_cluster"], ["kubernetes"]),
+    (["gpu_workers", "workers", "k8s_cluster"], ["gpu", "kubernetes"]),
+    ([], []),
+])
+def test_node_roles_from_groups(groups, expected):
+    assert hardening_node_roles(groups, ROLE_GROUPS) == expected
+
+
+def test_levels_are_cumulative():
+    minimal = hardening_active_rules("minimal")
+    intermediary = hardening_active_rules("intermediary")
+    enhanced = hardening_active_rules("enhanced")
+    high = hardening_active_rules("high")
+    assert minimal == ["R31", "R54", "R61", "R68"]
+    assert set(minimal) < set(intermediary) < set(enhanced) < set(high)
+    assert "R10" not in intermediary and "R10" in enhanced
+    assert "R76" in high and "R76" not in enhanced
+    # rule order, not string order
+    assert intermediary.index("R9") < intermediary.index("R12")
+
+
+def test_unknown_level_names_field_and_choices():
+    with pytest.raises(HardeningPlanError, match=r"hardening_anssi_level 'strict'.*minimal, intermediary, enhanced, high"):
+        hardening_active_rules("strict")
+
+
+def test_unknown_skip_rule_is_refused():
+    with pytest.raises(HardeningPlanError, match=r"hardening_skip_rules names R999"):
+        hardening_plan({"skip_rules": ["R999"]})
+
+
+def test_plain_host_intermediary_values():
+    plan = hardening_plan({"level": "intermediary", "sudo_noexec": True, "sudo_requiretty": True})
+    sysctl = sysctl_map(plan)
+    assert sysctl["net.ipv4.ip_forward"]["value"] == "0"
+    assert sysctl["kernel.kptr_restrict"]["value"] == "2"
+    assert sysctl["kernel.yama.ptrace_scope"]["value"] == "1"
+    assert sysctl["fs.suid_dumpable"]["value"] == "0"
+    assert sysctl["net.ipv6.conf.all.accept_ra_defrtr"]["value"] == "0"
+    assert "kernel.modules_disabled" not in sysctl  # R10 is enhanced
+    assert plan["deviations"] == []
+    assert plan["modules_disabled"] is False
+    assert plan["auditd_immutable"] is False
+    # ip_forward first (writing it resets per-interface settings), then by key
+    keys = [e["key"] for e in plan["sysctl"]]
+    assert keys[0] == "net.ipv4.ip_forward" and keys[1:] == sorted(k for k in sysctl if k != "net.ipv4.ip_forward")
+
+
+def test_container_applies_only_per_netns_keys_live():
+    plan = hardening_plan({"level": "high", "in_container": True})
+    live = {e["key"] for e in plan["sysctl"] if e["runtime"]}
+    assert live and all(k.startswith(("net.ipv4.", "net.ipv6.")) for k in live)
+    # global keys are written to the file but never applied inside a container
+    written = sysctl_map(plan)
+    assert written["kernel.modules_disabled"]["runtime"] is False
+    assert written["net.core.bpf_jit_harden"]["runtime"] is False
+    assert written["kernel.sysrq"]["runtime"] is False
+
+
+def test_vm_never_applies_modules_disabled_live_but_applies_kernel_keys():
+    plan = hardening_plan({"level": "enhanced", "in_container": False})
+    written = sysctl_map(plan)
+    assert written["kernel.modules_disabled"]["value"] == "1"
+    assert written["kernel.modules_disabled"]["runtime"] is False
+    assert written["kernel.dmesg_restrict"]["runtime"] is True
+    assert plan["modules_disabled"] is True
+    assert plan["auditd_immutable"] is True
+
+
+def test_kubernetes_node_keeps_forwarding_and_records_it():
+    plan = hardening_plan({"level": "intermediary", "node_roles": ["kubernetes"],
+                           "modules_blacklist": ["overlay", "br_netfilter", "dccp"]})
+    sysctl = sysctl_map(plan)
+    assert sysctl["net.ipv4.ip_forward"] == {"key": "net.ipv4.ip_forward", "value": "1", "rule": "R12",
+                                             "deviation": True, "runtime": True}
+    assert plan["modules_blacklist"] == ["dccp"]
+    assert plan["modules_required"] == ["br_netfilter", "overlay"]
+    settings = [(d["rule"], d["setting"]) for d in plan["deviations"]]
+    assert settings == [("R10", "blacklist br_netfilter"), ("R10", "blacklist overlay"), ("R12", "net.ipv4.ip_forward"),
+                        ("R39", "sudo Defaults noexec"), ("R39", "sudo Defaults requiretty")]
+    for dev in plan["deviations"]:
+        assert dev["reason"] and dev["compensating"]
+
+
+def test_gpu_kubernetes_node_at_enhanced_does_not_disable_module_loading():
+    plan = hardening_plan({"level": "enhanced", "node_roles": ["gpu", "kubernetes"]})
+    sysctl = sysctl_map(plan)
+    assert sysctl["kernel.modules_disabled"]["value"] == "0"
+    assert plan["modules_disabled"] is False
+    assert "nvidia_uvm" in plan["modules_required"] and "overlay" in plan["modules_required"]
+    r10 = [d for d in plan["deviations"] if d["rule"] == "R10"]
+    assert {d["source"] for d in r10} == {"node role gpu", "node role kubernetes"}
+
+
+def test_unknown_node_role_is_refused():
+    with pytest.raises(HardeningPlanError, match="hardening_node_roles contains storage"):
+        hardening_plan({"node_roles": ["storage"]})
+
+
+def test_skipped_rule_needs_a_reason_and_is_recorded():
+    with pytest.raises(HardeningPlanError, match=r"R31 without a reason.*hardening_skip_reasons"):
+        hardening_plan({"skip_rules": ["R31"]})
+    plan = hardening_plan({"skip_rules": ["R31"], "skip_reasons": {"R31": "passwords are managed by the IdP"},
+                           "level": "minimal"})
+    assert "R31" not in plan["rules"]
+    assert plan["deviations"] == [{
+        "rule": "R31", "setting": "*", "expected": "applied", "applied": "skipped",
+        "reason": "passwords are managed by the IdP", "compensating": "none recorded", "source": "hardening_skip_rules"}]
+
+
+def test_skipping_a_rule_above_the_level_records_nothing():
+    plan = hardening_plan({"level": "intermediary", "skip_rules": ["R76"], "skip_reasons": {"R76": "x"},
+                           "sudo_noexec": True, "sudo_requiretty": True})
+    assert plan["deviations"] == []
+
+
+def test_disabled_section_becomes_deviations():
+    plan = hardening_plan({"level": "intermediary", "sections": {"sysctl": False}, "sudo_noexec": True, "sudo_requiretty": True})
+    assert plan["sysctl"] == []
+    rules = [d["rule"] for d in plan["deviations"]]
+    assert rules == ["R8", "R9", "R11", "R12", "R13", "R14"]
+    assert plan["deviations"][0]["source"] == "hardening_sysctl_enabled"
+
+
+def test_sysctl_override_is_a_recorded_deviation():
+    plan = hardening_plan({"sysctl_overrides": {"kernel.pid_max": 4194304, "vm.swappiness": 10}, "sudo_noexec": True, "sudo_requiretty": True,
+                           "skip_reasons": {"kernel.pid_max": "GPU nodes run many processes"}})
+    sysctl = sysctl_map(plan)
+    assert sysctl["kernel.pid_max"]["value"] == "4194304"
+    assert sysctl["vm.swappiness"]["value"] == "10"
+    assert [(d["rule"], d["setting"], d["reason"]) for d in plan["deviations"]] == [
+        ("R9", "kernel.pid_max", "GPU nodes run many processes")]
+
+
+def test_disable_ipv6_replaces_the_hardening_keys():
+    plan = hardening_plan({"disable_ipv6": True})
+    keys = {k for k in sysctl_map(plan) if k.startswith("net.ipv6.")}
+    assert keys == {"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"}
+
+
+def test_root_over_ssh_is_never_locked_out():
+    plan = hardening_plan({"permit_root_login": "no", "connection_user": "root", "connection_is_ssh": True})
+    assert plan["permit_root_login"] == "prohibit-password"
+    assert plan["deviations"][0]["rule"] == "R33"
+    # a named admin account (or a non-SSH connection) gets the ANSSI value
+    assert hardening_plan({"permit_root_login": "no", "connection_user": "admin",
+                           "connection_is_ssh": True})["permit_root_login"] == "no"
+    assert hardening_plan({"permit_root_login": "no", "connection_user": "root",
+                           "connection_is_ssh": False})["permit_root_login"] == "no"
+
+
+def test_plan_is_deterministic_and_json_serialisable():
+    settings = {"level": "high", "node_roles": ["kubernetes", "gpu"], "modules_blacklist": ["nvidia", "sctp", "overlay"]}
+    first = json.dumps(hardening_plan(settings), sort_keys=True)
+    settings["node_roles"] = ["gpu", "kubernetes"]
+    settings["modules_blacklist"] = ["overlay", "sctp", "nvidia"]
+    assert json.dumps(hardening_plan(settings), sort_keys=True) == first
+
+
+def test_sudo_noexec_and_requiretty_are_deviations_unless_requested():
+    plan = hardening_plan({"level": "intermediary"})
+    assert [(d["rule"], d["setting"], d["source"]) for d in plan["deviations"]] == [
+        ("R39", "sudo Defaults noexec", "hardening_sudo_noexec"),
+        ("R39", "sudo Defaults requiretty", "hardening_sudo_requiretty")]
+    assert hardening_plan({"level": "minimal"})["deviations"] == []  # R39 is intermediary
