@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Audit forwarding benchmark: two podman containers from the molecule/audit_forwarding scenario
 (a sender and a collector, RELP+TLS, disk-assisted queues, hash-chained store with fsync per record).

@@ -84,7 +84,7 @@ def lab_hosts():
 def cmd_deps(_args):
     missing = [p for p in APT_PACKAGES
                if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
-                                 text=True).stdout != "install ok installed"]
+                                 text=True, check=False).stdout != "install ok installed"]
     if not missing:
         log("Debian packages already installed")
         return
@@ -321,7 +321,7 @@ def stop_pid(pidfile):
     pid = int(pidfile.read_text() or 0)
     if pid and pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for _attempt in range(50):
             if not pid_alive(pid):
                 break
             time.sleep(0.2)

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Read a collector chain file and report, for the events of one run, how many arrived, whether each
 number 1..EXPECTED is there exactly once, and whether they are in order."""
 import argparse

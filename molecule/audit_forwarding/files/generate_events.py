@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Append COUNT numbered audit events to PATH at about RATE lines/s (one JSON object per line),
 as an OpenBao file audit device would; and, with --syslog-every K, send every K-th number also to
 syslog as the Ansible audit trail does (ident sovereign-audit-trail, facility local5)."""

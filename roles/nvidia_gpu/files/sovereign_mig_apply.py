@@ -101,7 +101,7 @@ def apply_plan(smi, plan):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sovereign-mig-apply", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="sovereign-mig-apply", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--layout-file", default="/etc/sovereign/mig-layout.json")
     parser.add_argument("--check", action="store_true", help="print the plan, change nothing")
     args = parser.parse_args(argv)

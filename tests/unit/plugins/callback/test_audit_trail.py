@@ -249,7 +249,7 @@ def test_syslog_gets_the_same_chained_line(tmp_path, monkeypatch):
     lines = (tmp_path / "trail.jsonl").read_text().splitlines()
     assert fake.messages == [(FakeSyslog.LOG_INFO, lines[0]), (FakeSyslog.LOG_WARNING, lines[1])]
     # the syslog copy alone is a verifiable chain (the collector can rebuild it from the messages)
-    assert ac.verify_lines(message for _, message in fake.messages).ok
+    assert ac.verify_lines(entry[1] for entry in fake.messages).ok
 
 
 def test_unwritable_file_warns_once_and_keeps_syslog(tmp_path, monkeypatch):
@@ -261,7 +261,7 @@ def test_unwritable_file_warns_once_and_keeps_syslog(tmp_path, monkeypatch):
     plugin.v2_runner_on_ok(FakeResult(FakeTask("A"), {"changed": True}))
     plugin.v2_runner_on_ok(FakeResult(FakeTask("B"), {"changed": False}))
     assert len(display.warnings) == 1 and "cannot append to" in display.warnings[0]
-    assert [json.loads(message)["task"] for _, message in fake.messages] == ["A", "B"]
+    assert [json.loads(entry[1])["task"] for entry in fake.messages] == ["A", "B"]
 
 
 def test_syslog_off_sends_nothing(tmp_path, monkeypatch):

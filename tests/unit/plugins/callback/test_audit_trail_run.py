@@ -95,7 +95,8 @@ def _records(trail):
 
 
 def _task(records, name, event=None, run=0):
-    run_ids = sorted({r["run_id"] for r in records}, key=lambda rid: [r["run_id"] for r in records].index(rid))
+    in_order = [r["run_id"] for r in records]
+    run_ids = sorted(set(in_order), key=in_order.index)
     found = [r for r in records if r.get("task") == name and r["run_id"] == run_ids[run] and (event is None or r["event"] == event)]
     assert found, name
     return found

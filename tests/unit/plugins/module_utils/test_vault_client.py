@@ -160,7 +160,7 @@ def live_key(**overrides):
 
 
 def verbs(plan):
-    return [verb for verb, _ in plan["actions"]]
+    return [action[0] for action in plan["actions"]]
 
 
 def test_plan_create_defaults_and_extra_config():
