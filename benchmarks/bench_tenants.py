@@ -62,7 +62,9 @@ def run_role(workdir, emulator, bao, tenants):
                  "vcluster_tenant_vault_token": bao.root_token}
     (workdir / "vars.json").write_text(json.dumps(variables))
     start = time.monotonic()
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / "tenants.yml"),  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+    # the return code is asserted by the caller
+    # pylint: disable-next=subprocess-run-check
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / "tenants.yml"),
                            "-i", "localhost,", "-e", "@%s" % (workdir / "vars.json")],
                           capture_output=True, text=True, cwd=str(REPO),
                           env=module_env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))

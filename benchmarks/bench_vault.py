@@ -41,7 +41,9 @@ def run_playbook(playbook, server, tenants, mount, prefix, workdir):
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", extra, str(HERE / "vault" / playbook)]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(workdir))  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+    # the return code is asserted by the caller
+    # pylint: disable-next=subprocess-run-check
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(workdir))
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         raise SystemExit("%s failed (rc=%s):\n%s\n%s" % (playbook, proc.returncode, proc.stdout[-3000:],

@@ -93,7 +93,9 @@ class RoleRunner:
         variables = dict(self.base, sovereign_tenants=tenants, **extra)
         path = self.workdir / "vars.json"
         path.write_text(json.dumps(variables))
-        proc = subprocess.run(  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+        # the return code is asserted by the caller
+        # pylint: disable-next=subprocess-run-check
+        proc = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / "tenants.yml"),
              "-i", "localhost,", "-e", "@%s" % path],
             capture_output=True, text=True, timeout=300, cwd=str(REPO),

@@ -187,7 +187,9 @@ def run_module(name, args, workdir, check_mode=False, diff=False, env=None, pyth
     fd_path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     os.chmod(fd_path, 0o600)
     try:
-        proc = subprocess.run(  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+        # the return code is asserted by the caller
+        # pylint: disable-next=subprocess-run-check
+        proc = subprocess.run(
             [python or sys.executable, "-m", "ansible_collections.sovereign.cluster.plugins.modules.%s" % name,
              str(fd_path)], capture_output=True, text=True, env=env or module_env(), timeout=120)
     finally:

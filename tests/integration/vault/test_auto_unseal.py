@@ -79,7 +79,9 @@ def render_config(workdir, variables):
     extra = workdir / "render-vars.json"
     extra.write_text(json.dumps(variables))
     extra.chmod(0o600)
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+    # the return code is asserted by the caller
+    # pylint: disable-next=subprocess-run-check
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
                            "-e", "@%s" % extra, str(play)],
                           capture_output=True, text=True, env=module_env(), cwd=str(REPO), timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -70,7 +70,9 @@ def test_playbook_vvv_never_shows_secrets(openbao, collections_path, tmp_path):
     env = module_env(HOME=str(tmp_path), ANSIBLE_HOME=str(tmp_path / ".ansible"),
                      ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
     playbook = Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.run([str(playbook), "-vvv", "-i", "localhost,", "-c", "local", "-e", "@%s" % secrets,  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+    # the return code is asserted by the caller
+    # pylint: disable-next=subprocess-run-check
+    proc = subprocess.run([str(playbook), "-vvv", "-i", "localhost,", "-c", "local", "-e", "@%s" % secrets,
                            "-e", "ansible_python_interpreter=%s" % sys.executable, str(tmp_path / "site.yml")],
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=180)
     output = proc.stdout + proc.stderr

@@ -62,7 +62,9 @@ def run_playbook(workdir, extra_vars, *args):
     vars_file = workdir / "vars.json"
     vars_file.write_text(json.dumps(extra_vars))
     vars_file.chmod(0o600)
-    proc = subprocess.run(  # pylint: disable=subprocess-run-check  # the return code is asserted by the caller
+    # the return code is asserted by the caller
+    # pylint: disable-next=subprocess-run-check
+    proc = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-e", "@%s" % vars_file,
          str(workdir / "play.yml"), *args],
         capture_output=True, text=True, env=module_env(), cwd=str(REPO), timeout=300)
