@@ -44,6 +44,10 @@ def test_kubernetes_validate_ships_the_versions_we_claim():
         # Raises SchemaNotFoundError when the version is not shipped; a valid object returns quietly.
         kubernetes_validate.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}},
                                      version, strict=True)
+        # ...and the schema is applied strictly: an unknown field is refused for that version.
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"},
+                                          "tenant": "not-a-field"}, version, strict=True)
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
