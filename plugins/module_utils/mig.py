@@ -985,3 +985,25 @@ def read_profiles_nvml(nvml, gpu_indexes):
         lgip[index] = sorted(rows, key=lambda r: (r["compute_slices"], r["memory_gib"], r["id"] == 20))
         lgipp[index] = places
     return lgip, lgipp
+
+
+# The --query-gpu fields every reader asks for (parse_query_csv reads them by header name).
+QUERY_FIELDS = "index,uuid,name,pci.bus_id,pci.device_id,mig.mode.current,mig.mode.pending,memory.total"
+
+
+def read_gpu_states(run, read_profiles=None):
+    """The live state of every GPU, read through nvidia-smi.
+
+    ``run(args, listing=False)`` runs nvidia-smi with ``args`` and returns its output (raising on failure);
+    ``read_profiles(query)`` may return ``(lgip, lgipp)`` from another source (NVML) or None to parse
+    ``nvidia-smi mig -lgip/-lgipp``. Shared by the nvidia_mig module and the boot-time re-apply command.
+    """
+    query = parse_query_csv(run(["--query-gpu=" + QUERY_FIELDS, "--format=csv"]))
+    xml_gpus = parse_smi_xml(run(["-q", "-x"]))
+    profiles = read_profiles(query) if read_profiles else None
+    if profiles is None:
+        profiles = (parse_lgip(run(["mig", "-lgip"], listing=True)), parse_lgipp(run(["mig", "-lgipp"], listing=True)))
+    lgi = parse_lgi(run(["mig", "-lgi"], listing=True))
+    lci = parse_lci(run(["mig", "-lci"], listing=True)) if lgi else {}
+    smi_list = parse_smi_list(run(["-L"])) if lci else {}
+    return build_gpu_states(query, xml_gpus, profiles[0], profiles[1], lgi, lci, smi_list)

@@ -194,7 +194,6 @@ except ImportError:
     pynvml = None
     HAS_PYNVML = False
 
-QUERY_FIELDS = "index,uuid,name,pci.bus_id,pci.device_id,mig.mode.current,mig.mode.pending,memory.total"
 
 
 class SmiError(Exception):
@@ -224,21 +223,13 @@ class Smi(object):
 
 
 def read_state(smi, backend):
-    query = miglib.parse_query_csv(smi.run(["--query-gpu=" + QUERY_FIELDS, "--format=csv"]))
-    xml_gpus = miglib.parse_smi_xml(smi.run(["-q", "-x"]))
-    lgip = lgipp = None
-    if backend == "nvml":
+    def nvml_profiles(query):
         try:
-            lgip, lgipp = miglib.read_profiles_nvml(pynvml, [int(r["index"]) for r in query])
+            return miglib.read_profiles_nvml(pynvml, [int(r["index"]) for r in query])
         except ValueError:
-            lgip = None  # this nvidia-ml-py cannot name profiles: parse nvidia-smi instead
-    if lgip is None:
-        lgip = miglib.parse_lgip(smi.run(["mig", "-lgip"], listing=True))
-        lgipp = miglib.parse_lgipp(smi.run(["mig", "-lgipp"], listing=True))
-    lgi = miglib.parse_lgi(smi.run(["mig", "-lgi"], listing=True))
-    lci = miglib.parse_lci(smi.run(["mig", "-lci"], listing=True)) if lgi else {}
-    smi_list = miglib.parse_smi_list(smi.run(["-L"])) if lci else {}
-    return miglib.build_gpu_states(query, xml_gpus, lgip, lgipp, lgi, lci, smi_list)
+            return None  # this nvidia-ml-py cannot name profiles: parse nvidia-smi instead
+
+    return miglib.read_gpu_states(smi.run, nvml_profiles if backend == "nvml" else None)
 
 
 def choose_backend(module):

@@ -27,7 +27,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mig as miglib  # noqa: E402  (installed beside this file by the role)
 
-QUERY_FIELDS = "index,uuid,name,pci.bus_id,pci.device_id,mig.mode.current,mig.mode.pending,memory.total"
 
 
 class SmiError(Exception):
@@ -57,14 +56,7 @@ class Smi(object):
 
 
 def read_state(smi):
-    query = miglib.parse_query_csv(smi.run(["--query-gpu=" + QUERY_FIELDS, "--format=csv"]))
-    xml_gpus = miglib.parse_smi_xml(smi.run(["-q", "-x"]))
-    lgip = miglib.parse_lgip(smi.run(["mig", "-lgip"], listing=True))
-    lgipp = miglib.parse_lgipp(smi.run(["mig", "-lgipp"], listing=True))
-    lgi = miglib.parse_lgi(smi.run(["mig", "-lgi"], listing=True))
-    lci = miglib.parse_lci(smi.run(["mig", "-lci"], listing=True)) if lgi else {}
-    smi_list = miglib.parse_smi_list(smi.run(["-L"])) if lci else {}
-    return miglib.build_gpu_states(query, xml_gpus, lgip, lgipp, lgi, lci, smi_list)
+    return miglib.read_gpu_states(smi.run)
 
 
 def plan_all(states, declared):
