@@ -5,7 +5,6 @@ Every process started here is stopped by its PID in the fixture's finaliser.
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
 if str(PLUGIN_DIR) not in sys.path:
     sys.path.insert(0, str(PLUGIN_DIR))
 
-from openbao_server import OpenBaoServer, clean_env, find_bao  # noqa: E402
+from openbao_server import OpenBaoServer, clean_env, find_bao, stop_process  # noqa: E402
 from sovereign_kms import api_pb2, api_pb2_grpc  # noqa: E402
 
 POLICY = """
@@ -156,14 +155,7 @@ class PluginProcess:
     def stop(self):
         if self.channel is not None:
             self.channel.close()
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_process(self.process, grace=15)
 
 
 @pytest.fixture

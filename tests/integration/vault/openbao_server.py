@@ -54,6 +54,18 @@ def clean_env(**extra):
     return env
 
 
+def stop_process(process, grace=10):
+    """Stop a process the tests started, by its PID: SIGTERM, then SIGKILL after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 class OpenBaoServer:
     """One ``bao server -dev`` process; ``config_hcl`` is passed with ``-config`` when given."""
 
@@ -138,14 +150,7 @@ class OpenBaoServer:
             return ""
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_process(self.process, grace=10)
 
     def __enter__(self):
         return self.start()

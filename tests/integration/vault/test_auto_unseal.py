@@ -9,8 +9,6 @@ must come back unsealed with no unseal call, because the transit server decrypts
 import datetime
 import ipaddress
 import json
-import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -26,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from openbao_server import REPO, OpenBaoServer, clean_env, find_bao, free_port, module_env
+from openbao_server import REPO, OpenBaoServer, clean_env, find_bao, free_port, module_env, stop_process
 
 RENDER_PLAY = """---
 - name: Render the vault_server role's configuration template with the role's defaults
@@ -129,14 +127,7 @@ class RaftNode:
         return "\n".join((self.workdir / "node.log").read_text(errors="replace").splitlines()[-30:])
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_process(self.process, grace=20)
 
 
 @pytest.fixture
