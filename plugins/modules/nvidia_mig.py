@@ -195,7 +195,6 @@ except ImportError:
     HAS_PYNVML = False
 
 
-
 class SmiError(Exception):
     pass
 

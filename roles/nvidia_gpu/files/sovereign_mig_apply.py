@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mig as miglib  # noqa: E402  (installed beside this file by the role)
 
 
-
 class SmiError(Exception):
     pass
 
