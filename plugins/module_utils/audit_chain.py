@@ -36,6 +36,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import collections
 import datetime
 import errno
 import fcntl
@@ -450,6 +451,92 @@ def collector_payload(line, source, host, fmt="text", host_key="hostname", now=N
     return payload["host"], payload
 
 
+def retransmit_key(payload):
+    """Identity of a received event for spotting retransmissions, or ``None`` when it has none.
+
+    RELP and omprog deliver at least once: when a collector stops between storing a batch and
+    acknowledging it, the sender sends the batch again after the restart. A retransmitted event
+    is byte-identical as sent (same ``rawmsg``: the sender's timestamp to the microsecond, host,
+    tag and text), while its reception fields (``timegenerated``, ``uuid``) are new. Only JSON
+    events that carry the sender's own timestamp get a key; plain text lines never do, so two
+    identical text lines are both kept.
+    """
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        return None
+    raw = event.get("rawmsg")
+    if isinstance(raw, str) and raw:
+        basis = ["raw", payload.get("host"), raw]
+    elif event.get("timereported"):
+        basis = ["fields", payload.get("host")] + [event.get(k) for k in ("timereported", "syslogtag", "structured-data", "msg")]
+    else:
+        return None
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode("utf-8")).digest()
+
+
+class RecentEvents:
+    """The keys of the last ``window`` events stored in each chain file, to drop retransmissions.
+
+    The first time a file is seen (e.g. after a collector restart) its tail is read back, so a
+    batch sent again after the restart is still recognised.
+    """
+
+    def __init__(self, window=10000):
+        self.window = window
+        self._files = {}
+
+    def _load(self, path):
+        keys = collections.deque()
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                start = max(0, size - self.window * 4096)
+                handle.seek(start)
+                if start:
+                    handle.readline()  # probably cut in the middle
+                for line in handle:
+                    try:
+                        record = json.loads(_decode(line))
+                    except ValueError:
+                        continue
+                    key = retransmit_key(record) if isinstance(record, dict) else None
+                    if key is not None:
+                        keys.append(key)
+                        if len(keys) > self.window:
+                            keys.popleft()
+        except (IOError, OSError) as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        return [keys, set(keys)]
+
+    def seen(self, path, payload):
+        """True when ``payload`` repeats one of the last events of ``path``; else remember it."""
+        if self.window <= 0:
+            return False
+        key = retransmit_key(payload)
+        if key is None:
+            return False
+        entry = self._files.get(path)
+        if entry is None:
+            entry = self._files[path] = self._load(path)
+        keys, members = entry
+        if key in members:
+            return True
+        keys.append(key)
+        members.add(key)
+        if len(keys) > self.window:
+            members.discard(keys.popleft())
+        return False
+
+    def forget(self, path, payload):
+        """Undo ``seen`` for a payload that could not be stored after all."""
+        entry = self._files.get(path)
+        key = retransmit_key(payload)
+        if entry is not None and key is not None and entry[0] and entry[0][-1] == key:
+            entry[0].pop()
+            entry[1].discard(key)
+
+
 def _cmd_verify(args, out):
     failed = False
     for path in args.files:
@@ -486,11 +573,20 @@ def _cmd_append(args, out, stdin):
 
     confirm()  # omprog (confirmMessages="on") waits for this before sending the first line
     source = safe_path_part(args.source, "default")
+    recent = RecentEvents(args.dedup_window)
     for raw in stdin:
         host, payload = collector_payload(raw, args.source, args.host, fmt=args.format, host_key=args.host_key)
         path = args.out.replace("{source}", source).replace("{host}", safe_path_part(host))
         try:
-            append_records(path, [payload], mode=int(args.mode, 8), fsync=not args.no_fsync, dir_mode=int(args.dir_mode, 8))
+            if recent.seen(path, payload):
+                # stored already: a retransmission after a restart (RELP/omprog deliver at least once)
+                sys.stderr.write("sovereign-audit-chain: %s: dropped a retransmitted copy of an event already stored\n" % path)
+            else:
+                try:
+                    append_records(path, [payload], mode=int(args.mode, 8), fsync=not args.no_fsync, dir_mode=int(args.dir_mode, 8))
+                except BaseException:
+                    recent.forget(path, payload)
+                    raise
         except (IOError, OSError, ChainError) as exc:
             # no OK for this line: omprog keeps it queued and restarts us
             sys.stderr.write("sovereign-audit-chain: cannot append to %s: %s\n" % (path, exc))
@@ -520,6 +616,9 @@ def build_parser():
     append.add_argument("--mode", default="0640", help="octal mode of new chain files")
     append.add_argument("--dir-mode", default="0750", help="octal mode of new directories")
     append.add_argument("--confirm", action="store_true", help="print OK after start and after each stored line (omprog confirmMessages)")
+    append.add_argument("--dedup-window", type=int, default=10000,
+                        help="drop an event identical as sent (sender timestamp, host, tag, text) to one of the last N "
+                             "stored in the same chain: a retransmission; 0 keeps every copy")
     append.add_argument("--no-fsync", action="store_true", help="do not fsync after each line (faster, may lose the last lines on power loss)")
     return parser
 

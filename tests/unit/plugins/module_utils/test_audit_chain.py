@@ -375,3 +375,76 @@ def test_cli_append_failure_is_not_confirmed(tmp_path, capsys):
     assert rc == 1
     assert out.getvalue() == "OK\n"  # the start-up OK only: the line stays in rsyslog's queue
     assert "cannot append to %s" % (tmp_path / "auditd" / "unknown.jsonl") in capsys.readouterr().err
+
+
+# --- retransmissions (RELP/omprog deliver at least once) ---------------------------------------
+
+def _sent(seq, stamp="2026-11-22T10:00:00.000001+00:00", host="sender1", reception=0):
+    """One event as rsyslog's %jsonmesg% gives it: sender fields fixed, reception fields per delivery."""
+    raw = "<182>1 %s %s sovereign-openbao - - - event %d" % (stamp, host, seq)
+    return json.dumps({"rawmsg": raw, "msg": " event %d" % seq, "hostname": host, "timereported": stamp,
+                       "syslogtag": "sovereign-openbao", "programname": "sovereign-openbao",
+                       "timegenerated": "2026-11-22T10:00:%02d.000000+00:00" % reception,
+                       "uuid": "%032x" % (seq * 1000 + reception)})
+
+
+def _append(template, lines, window=None):
+    argv = ["append", "--out", template, "--source", "openbao", "--format", "json", "--confirm", "--no-fsync"]
+    if window is not None:
+        argv += ["--dedup-window", str(window)]
+    out = io.StringIO()
+    rc = ac.main(argv, stdin=io.BytesIO(("\n".join(lines) + "\n").encode()), out=out)
+    return rc, out.getvalue()
+
+
+def _stored(path):
+    return [json.loads(line)["event"]["msg"] for line in _lines(path)]
+
+
+def test_a_batch_sent_again_is_stored_once_and_still_confirmed(tmp_path, capsys):
+    template = str(tmp_path / "{source}" / "{host}.jsonl")
+    first = [_sent(n) for n in range(1, 6)]
+    again = [_sent(n, reception=30) for n in range(3, 9)]  # 3..5 already stored, new reception time and uuid
+    rc, out = _append(template, first + again)
+    assert rc == 0 and out == "OK\n" * 12  # every delivery is confirmed, or omprog would send it forever
+    path = tmp_path / "openbao" / "sender1.jsonl"
+    assert _stored(path) == [" event %d" % n for n in range(1, 9)]
+    assert ac.verify_file(str(path)).ok
+    assert capsys.readouterr().err.count("dropped a retransmitted copy") == 3
+
+
+def test_a_retransmission_after_a_collector_restart_is_recognised_from_the_file(tmp_path):
+    """A new writer process (rsyslog restarted) rebuilds its window from the chain's tail."""
+    template = str(tmp_path / "{source}" / "{host}.jsonl")
+    assert _append(template, [_sent(n) for n in range(1, 101)])[0] == 0
+    assert _append(template, [_sent(n, reception=40) for n in range(90, 111)])[0] == 0
+    path = tmp_path / "openbao" / "sender1.jsonl"
+    assert _stored(path) == [" event %d" % n for n in range(1, 111)]
+    assert ac.verify_file(str(path)).records == 110
+
+
+def test_same_text_at_another_sender_time_or_host_is_a_new_event(tmp_path):
+    template = str(tmp_path / "{source}" / "{host}.jsonl")
+    lines = [_sent(1), _sent(1, stamp="2026-11-22T10:00:00.000002+00:00"), _sent(1, host="sender2")]
+    assert _append(template, lines)[0] == 0
+    assert len(_lines(tmp_path / "openbao" / "sender1.jsonl")) == 2
+    assert len(_lines(tmp_path / "openbao" / "sender2.jsonl")) == 1
+
+
+def test_text_lines_and_a_zero_window_keep_every_copy(tmp_path):
+    out = io.StringIO()
+    rc = ac.main(["append", "--out", str(tmp_path / "t.jsonl"), "--no-fsync"], stdin=io.BytesIO(b"same\nsame\n"), out=out)
+    assert rc == 0 and len(_lines(tmp_path / "t.jsonl")) == 2
+    template = str(tmp_path / "{source}" / "{host}.jsonl")
+    assert _append(template, [_sent(1), _sent(1, reception=9)], window=0)[0] == 0
+    assert len(_lines(tmp_path / "openbao" / "sender1.jsonl")) == 2
+
+
+def test_the_window_is_bounded(tmp_path):
+    template = str(tmp_path / "{source}" / "{host}.jsonl")
+    assert _append(template, [_sent(n) for n in range(1, 6)] + [_sent(1, reception=9)], window=3)[0] == 0
+    assert len(_lines(tmp_path / "openbao" / "sender1.jsonl")) == 6  # event 1 had left the window of 3
+    recent = ac.RecentEvents(window=3)
+    for n in range(1, 6):
+        assert not recent.seen("p", json.loads('{"host": "h", "event": %s}' % _sent(n)))
+    assert len(recent._files["p"][0]) == len(recent._files["p"][1]) == 3
