@@ -19,7 +19,7 @@ export SOVEREIGN_TOOL_HOME := $(CURDIR)/build/home
 COLLECTION_LINK := build/collections/ansible_collections/sovereign/cluster
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help deps venv setup images lab lab-up lab-down lab-prepare site test lint sanity unit integration molecule molecule-vm bench clean
+.PHONY: help deps venv setup images lab lab-up lab-down lab-prepare site test lint sanity unit integration molecule molecule-vm bench bench-hardening clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -94,8 +94,11 @@ molecule: images
 molecule-vm: images
 	SOVEREIGN_VM_SCENARIOS=1 $(PYTEST) tests/molecule -k "$$(cd molecule && ls -d *_vm | paste -sd' ' | sed 's/ / or /g')"
 
-bench: setup
-	@for b in benchmarks/bench_*.py; do echo "=== $$b"; $(PY) $$b; done
+bench: setup  ## every benchmark but the hardening one (hours of VM time: make bench-hardening)
+	@for b in $$(ls benchmarks/bench_*.py | grep -v bench_hardening.py); do echo "=== $$b"; $(PY) $$b; done
+
+bench-hardening: setup images  ## ANSSI scans in VMs: baseline / role / CaC (hours). VARIANTS=baseline,role NODE=k8s LEVELS=intermediary
+	$(PY) benchmarks/bench_hardening.py --variants $(or $(VARIANTS),baseline,role,cac) $(if $(NODE),--profile-node $(NODE)) $(if $(LEVELS),--levels $(LEVELS))
 
 clean: lab-down
 	rm -rf build
