@@ -9,8 +9,6 @@ vCluster exist in this lab, so the Helm step is exercised only through its visib
 (helm_binary points at a path that does not exist), and the kubeconfig-to-KV step with it.
 """
 import json
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from ansible_collections.sovereign.cluster.tests.emulator import kmock_k8s
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
-from openbao_server import OpenBaoServer, ensure_collection_link, module_env  # noqa: E402
+from openbao_server import OpenBaoServer, ensure_collection_link, run_playbook  # noqa: E402
 
 # Kinds the role writes besides those kmock_k8s registers: added for the test only (monkeypatch).
 EXTRA_KINDS = {
@@ -90,20 +88,7 @@ class RoleRunner:
         ensure_collection_link()
 
     def run(self, tenants, **extra):
-        variables = dict(self.base, sovereign_tenants=tenants, **extra)
-        path = self.workdir / "vars.json"
-        path.write_text(json.dumps(variables))
-        # the return code is asserted by the caller
-        # pylint: disable-next=subprocess-run-check
-        proc = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / "tenants.yml"),
-             "-i", "localhost,", "-e", "@%s" % path],
-            capture_output=True, text=True, timeout=300, cwd=str(REPO),
-            env=module_env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
-        recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
-        proc.changed = int(recap.group(2)) if recap else None
-        proc.failed = int(recap.group(4)) if recap else None
-        return proc
+        return run_playbook("tenants.yml", dict(self.base, sovereign_tenants=tenants, **extra), self.workdir)
 
 
 @pytest.fixture()

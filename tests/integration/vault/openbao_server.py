@@ -13,6 +13,7 @@ It is stopped by PID (SIGTERM, then SIGKILL) and only that PID.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -179,6 +180,28 @@ def ensure_collection_link():
         except FileExistsError:
             pass
     return link.parent.parent.parent
+
+
+def run_playbook(playbook, variables, workdir, timeout=300):
+    """``ansible-playbook playbooks/<playbook> -i localhost,`` with ``variables`` (written 0600 to ``workdir``).
+
+    Returns the CompletedProcess with ``changed`` and ``failed`` read from localhost's recap (None without one).
+    """
+    path = Path(workdir) / "vars.json"
+    path.write_text(json.dumps(variables))
+    os.chmod(path, 0o600)
+    ensure_collection_link()
+    # the return code is asserted by the caller
+    # pylint: disable-next=subprocess-run-check
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / playbook),
+         "-i", "localhost,", "-e", "@%s" % path],
+        capture_output=True, text=True, timeout=timeout, cwd=str(REPO),
+        env=module_env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
+    recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
+    proc.changed = int(recap.group(2)) if recap else None
+    proc.failed = int(recap.group(4)) if recap else None
+    return proc
 
 
 def run_module(name, args, workdir, check_mode=False, diff=False, env=None, python=None):
