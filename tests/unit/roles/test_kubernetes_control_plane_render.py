@@ -83,6 +83,7 @@ def _inventory(root, **extra):
             "kubernetes_control_plane_advertise_address": address,
             "kubernetes_control_plane_kubernetes_dir": str(base / "etc/kubernetes"),
             "kubernetes_control_plane_config_dir": str(base / "etc/kubernetes/sovereign"),
+            "kubernetes_control_plane_patches_dir": str(base / "etc/kubernetes/patches"),
             "kubernetes_control_plane_audit_log_dir": str(base / "var/log/kubernetes/audit"),
             "kubernetes_control_plane_kms_etc_dir": str(base / "etc/sovereign-kms"),
         }
