@@ -63,7 +63,7 @@ def test_scenario(scenario, tmp_path):
     env = dict(os.environ, HOME=str(home), NO_COLOR="1", ANSIBLE_NOCOLOR="1", PY_COLORS="0",
                ANSIBLE_FORCE_COLOR="0", MOLECULE_NO_LOG="false")
     proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800, check=False)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=5400 if scenario in VM_SCENARIOS else 1800, check=False)
     log_dir = REPO / "build" / "molecule-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / f"{scenario}.log").write_text(proc.stdout)
