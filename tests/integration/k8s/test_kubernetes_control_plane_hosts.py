@@ -63,20 +63,20 @@ def test_second_run_changes_nothing(converged):
 
 
 def test_apiserver_ready_with_hardened_flags(converged):
-    first, _ = converged
+    first = converged[0]
     manifest = _shell(first, "cat /etc/kubernetes/manifests/kube-apiserver.yaml")
     ready = _shell(first, "kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz")
     assert (["--anonymous-auth=false" in manifest, "--profiling=false" in manifest, "ok" in ready]) == [True, True, True]
 
 
 def test_all_control_plane_nodes_joined(converged):
-    first, _ = converged
+    first = converged[0]
     nodes = _shell(first, "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -l node-role.kubernetes.io/control-plane -o name")
     assert nodes.count("node/") >= 3
 
 
 def test_new_secret_is_stored_through_kms_v2(converged):
-    first, _ = converged
+    first = converged[0]
     _shell(first, "kubectl --kubeconfig /etc/kubernetes/admin.conf -n default create secret generic sovereign-kms-probe "
                   "--from-literal=k=v --dry-run=client -o yaml | kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -")
     stored = _shell(first, "ETCDCTL_API=3 crictl exec $(crictl ps -q --name etcd) etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt "
@@ -86,7 +86,7 @@ def test_new_secret_is_stored_through_kms_v2(converged):
 
 
 def test_kms_plugin_healthy(converged):
-    first, _ = converged
+    first = converged[0]
     assert "ok version=v2 key_id=vault-transit:" in _shell(
         first, "PYTHONPATH=/opt/sovereign-kms/lib /opt/sovereign-kms/venv/bin/python -m sovereign_kms --healthcheck "
                "--socket /run/sovereign-kms/kms.sock")

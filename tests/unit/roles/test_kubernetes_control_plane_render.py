@@ -543,7 +543,7 @@ def validation_results(repo_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("k8s-cp-validate")
     (root / "cases").mkdir()
     (root / "results").mkdir()
-    cases = [dict(GOOD, **bad) for bad, _ in BAD_CASES] + [GOOD]
+    cases = [dict(GOOD, **case[0]) for case in BAD_CASES] + [GOOD]
     for index, case in enumerate(cases):
         (root / "cases" / ("%d.yml" % index)).write_text(yaml.safe_dump(case))
     (root / "case.yml").write_text(CASE_TASKS)
@@ -551,7 +551,7 @@ def validation_results(repo_dir, tmp_path_factory):
     return root, [(root / "results" / ("%d.txt" % index)).read_text() for index in range(len(cases))]
 
 
-@pytest.mark.parametrize("index", range(len(BAD_CASES)), ids=[field for _, field in BAD_CASES])
+@pytest.mark.parametrize("index", range(len(BAD_CASES)), ids=[case[1] for case in BAD_CASES])
 def test_bad_input_is_refused_naming_the_field(validation_results, index):
     message = validation_results[1][index]
     assert (message != "PASSED", BAD_CASES[index][1] in message) == (True, True), message
@@ -563,7 +563,7 @@ def test_good_input_passes_validation(validation_results):
 
 def test_refusals_write_nothing(validation_results):
     """Validation comes first: only the good case (last) rendered files, and only once it had passed."""
-    _, results = validation_results
+    results = validation_results[1]
     rendered_hosts = sorted(path.parts[-4] for path in validation_results[0].glob("cp*/etc/kubernetes/kubeadm-config.yaml"))
     good_host = "cp%d" % ((len(results) - 1) % 3 + 1)
     assert (rendered_hosts, results.count("PASSED")) == ([good_host], 1)
@@ -611,7 +611,7 @@ def test_kms_env_has_no_secret(rendered):
 
 
 def test_no_secret_in_the_run_output(rendered):
-    _, run = rendered
+    run = rendered[1]
     assert [secret for secret in (JOIN_TOKEN, CERT_KEY, ROLE_ID, SECRET_ID) if secret in run.stdout + run.stderr] == []
 
 

@@ -103,8 +103,8 @@ def validation_play(out):
             {"name": f"Spec refused {name}", "ansible.builtin.set_fact": {
                 "validation": "{{ validation | combine({%r: ansible_failed_result.msg | default('')}) }}" % name}},
         ]})
-    tasks.append({"name": "Write the results", "ansible.builtin.copy": {"content": "{{ validation | to_json }}",
-                                                                       "dest": f"{out}/results.json", "mode": "0600"}})
+    tasks.append({"name": "Write the results",
+                  "ansible.builtin.copy": {"content": "{{ validation | to_json }}", "dest": f"{out}/results.json", "mode": "0600"}})
     return [{"name": "Validate", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
