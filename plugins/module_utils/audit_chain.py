@@ -509,32 +509,27 @@ class RecentEvents:
                 raise
         return [keys, set(keys)]
 
-    def seen(self, path, payload):
-        """True when ``payload`` repeats one of the last events of ``path``; else remember it."""
-        if self.window <= 0:
-            return False
-        key = retransmit_key(payload)
-        if key is None:
-            return False
+    def _entry(self, path):
         entry = self._files.get(path)
         if entry is None:
             entry = self._files[path] = self._load(path)
-        keys, members = entry
-        if key in members:
-            return True
+        return entry
+
+    def seen(self, path, payload):
+        """True when ``payload`` repeats one of the last events stored in ``path``."""
+        key = retransmit_key(payload) if self.window > 0 else None
+        return key is not None and key in self._entry(path)[1]
+
+    def remember(self, path, payload):
+        """Record ``payload`` as stored in ``path`` (call after the append succeeded)."""
+        key = retransmit_key(payload) if self.window > 0 else None
+        if key is None:
+            return
+        keys, members = self._entry(path)
         keys.append(key)
         members.add(key)
         if len(keys) > self.window:
             members.discard(keys.popleft())
-        return False
-
-    def forget(self, path, payload):
-        """Undo ``seen`` for a payload that could not be stored after all."""
-        entry = self._files.get(path)
-        key = retransmit_key(payload)
-        if entry is not None and key is not None and entry[0] and entry[0][-1] == key:
-            entry[0].pop()
-            entry[1].discard(key)
 
 
 def _cmd_verify(args, out):
@@ -582,11 +577,8 @@ def _cmd_append(args, out, stdin):
                 # stored already: a retransmission after a restart (RELP/omprog deliver at least once)
                 sys.stderr.write("sovereign-audit-chain: %s: dropped a retransmitted copy of an event already stored\n" % path)
             else:
-                try:
-                    append_records(path, [payload], mode=int(args.mode, 8), fsync=not args.no_fsync, dir_mode=int(args.dir_mode, 8))
-                except BaseException:
-                    recent.forget(path, payload)
-                    raise
+                append_records(path, [payload], mode=int(args.mode, 8), fsync=not args.no_fsync, dir_mode=int(args.dir_mode, 8))
+                recent.remember(path, payload)
         except (IOError, OSError, ChainError) as exc:
             # no OK for this line: omprog keeps it queued and restarts us
             sys.stderr.write("sovereign-audit-chain: cannot append to %s: %s\n" % (path, exc))

@@ -446,5 +446,8 @@ def test_the_window_is_bounded(tmp_path):
     assert len(_lines(tmp_path / "openbao" / "sender1.jsonl")) == 6  # event 1 had left the window of 3
     recent = ac.RecentEvents(window=3)
     for n in range(1, 6):
-        assert not recent.seen("p", json.loads('{"host": "h", "event": %s}' % _sent(n)))
+        payload = json.loads('{"host": "h", "event": %s}' % _sent(n))
+        assert not recent.seen("p", payload)
+        recent.remember("p", payload)
+        assert recent.seen("p", payload)
     assert len(recent._files["p"][0]) == len(recent._files["p"][1]) == 3
