@@ -4,6 +4,7 @@ template engine and filters) into a temporary directory, then parsed (TOML, YAML
 setting per test; and the role's validation run against localhost with bad input (it only asserts: nothing
 on this machine is changed).
 """
+import base64
 import json
 import os
 import subprocess
@@ -19,7 +20,8 @@ REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "kubernetes_node"
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 TEMPLATES = ["containerd-config.toml.j2", "containerd-cri.toml.j2", "kubelet-config.yaml.j2", "modules-load.conf.j2",
-             "apt-site.sources.j2", "kubelet.service.j2", "10-kubeadm.conf.j2", "kubeadm-join.yaml.j2"]
+             "apt-site.sources.j2", "kubelet.service.j2", "10-kubeadm.conf.j2", "kubeadm-join.yaml.j2",
+             "kubeadm-discovery.conf.j2"]
 MIRRORS = [
     {"registry": "registry.k8s.io", "server": "https://registry.site.internal",
      "mirrors": [{"url": "https://registry.site.internal/v2/registry.k8s.io", "override_path": True,
@@ -27,8 +29,10 @@ MIRRORS = [
     {"registry": "docker.io", "mirrors": [{"url": "https://mirror-a.site.internal"},
                                           {"url": "http://mirror-b.site.internal:5000", "capabilities": ["pull"]}]},
 ]
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n"
 JOIN = {"endpoint": "cp.site.internal:6443", "token": "abcdef.0123456789abcdef",
-        "ca_cert_hashes": ["sha256:" + "0" * 64]}
+        "ca_cert_hashes": ["sha256:" + "0" * 64], "ca_cert_data": base64.b64encode(CA_PEM.encode()).decode(),
+        "anonymous_auth": False}
 ANSSI_SUITES = {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
                 "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
 
@@ -55,6 +59,7 @@ VARIANTS = {
     "cpu": BASE,
     "gpu": dict(BASE, kubernetes_node_nvidia_runtime=True, kubernetes_node_nvidia_default_runtime=True),
     "cgroupfs": dict(BASE, kubernetes_node_cgroup_driver="cgroupfs"),
+    "anonymous": dict(BASE, kubernetes_node_join_data=dict(JOIN, anonymous_auth=True)),
 }
 
 
@@ -326,13 +331,31 @@ def test_kubelet_unit_after_containerd(rendered):
     assert "After=network-online.target containerd.service" in text and "ExecStart=/usr/local/bin/kubelet\n" in text
 
 
-def test_join_configuration(rendered):
+def test_join_configuration_file_discovery(rendered):
+    """Anonymous auth off (the control-plane role's default): token discovery would read cluster-info
+    anonymously and get 401, so the worker joins with file discovery."""
     join = yaml.safe_load((rendered["cpu"] / "kubeadm-join.yaml").read_text())
     assert join["apiVersion"] == "kubeadm.k8s.io/v1beta4" and join["kind"] == "JoinConfiguration"
-    assert join["discovery"]["bootstrapToken"] == {"apiServerEndpoint": JOIN["endpoint"], "token": JOIN["token"],
-                                                   "caCertHashes": JOIN["ca_cert_hashes"]}
+    assert join["discovery"] == {"file": {"kubeConfigPath": "/etc/kubernetes/sovereign-discovery.conf"},
+                                 "tlsBootstrapToken": JOIN["token"]}
     assert join["nodeRegistration"]["criSocket"] == "unix:///run/containerd/containerd.sock"
     assert join["patches"] == {"directory": "/etc/kubernetes/patches"}
+
+
+def test_discovery_kubeconfig(rendered):
+    config = yaml.safe_load((rendered["cpu"] / "kubeadm-discovery.conf").read_text())
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://" + JOIN["endpoint"]
+    assert base64.b64decode(cluster["certificate-authority-data"]).decode() == CA_PEM
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
+    user = next(u for u in config["users"] if u["name"] == context["user"])["user"]
+    assert user == {"token": JOIN["token"]}
+
+
+def test_join_configuration_token_discovery_with_anonymous_auth(rendered):
+    join = yaml.safe_load((rendered["anonymous"] / "kubeadm-join.yaml").read_text())
+    assert join["discovery"] == {"bootstrapToken": {"apiServerEndpoint": JOIN["endpoint"], "token": JOIN["token"],
+                                                    "caCertHashes": JOIN["ca_cert_hashes"]}}
 
 
 def test_join_is_guarded_and_token_never_logged():
@@ -341,8 +364,12 @@ def test_join_is_guarded_and_token_never_logged():
     assert "not _kubernetes_node_kubelet_conf.stat.exists" in block["when"]
     join = next(t for t in block["block"] if t["name"] == "Run kubeadm join")
     assert join["ansible.builtin.command"]["creates"] == "/etc/kubernetes/kubelet.conf"
-    written = next(t for t in block["block"] if "kubeadm-join.yaml.j2" in str(t))
-    assert written["no_log"] is True and written["ansible.builtin.template"]["mode"] == "0600"
+    for template in ("kubeadm-join.yaml.j2", "kubeadm-discovery.conf.j2"):
+        written = next(t for t in block["block"] if template in str(t))
+        assert written["no_log"] is True and written["ansible.builtin.template"]["mode"] == "0600"
+    removed = block["always"][0]
+    assert removed["ansible.builtin.file"]["state"] == "absent"
+    assert set(removed["loop"]) == {"/etc/kubernetes/sovereign-join.yaml", "{{ kubernetes_node_discovery_kubeconfig }}"}
 
 
 # --- validation: bad input fails before any change, naming the field
@@ -363,6 +390,11 @@ VALIDATION_CASES = {
     "locked": ({"kubernetes_node_kubelet_extra_config": {"readOnlyPort": 10255}}, "kubernetes_node_kubelet_extra_config sets"),
     "join": ({"kubernetes_node_join_data": {"endpoint": "cp:6443", "token": "not-a-token", "ca_cert_hashes": []}},
              "kubernetes_node_join_data"),
+    "join_no_ca": ({"kubernetes_node_join_data": {k: v for k, v in JOIN.items() if k != "ca_cert_data"}},
+                   "ca_cert_data may be left out only with \"anonymous_auth\": true"),
+    "join_anonymous": ({"kubernetes_node_registry_mirrors": MIRRORS,
+                        "kubernetes_node_join_data": {k: v for k, v in JOIN.items() if k != "ca_cert_data"} | {"anonymous_auth": True},
+                        "kubernetes_node_artifact_base_url": "https://mirror.site.internal/k8s/v1.33.5/bin/linux/amd64/"}, None),
     "valid": ({"kubernetes_node_registry_mirrors": MIRRORS, "kubernetes_node_join_data": JOIN,
                "kubernetes_node_artifact_base_url": "https://mirror.site.internal/k8s/v1.33.5/bin/linux/amd64/"}, None),
 }
