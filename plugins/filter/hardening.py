@@ -160,6 +160,8 @@ RULES = {
     "R33": {"level": "intermediary", "section": "sshd", "title": "Dedicated administration accounts (no direct root login, sudo audited)"},
     "R36": {"level": "enhanced", "section": "pam", "title": "Default UMASK"},
     "R39": {"level": "intermediary", "section": "sudo", "title": "Sudo configuration guidelines"},
+    "R40": {"level": "intermediary", "section": "sudo", "title": "Using unprivileged users as target for sudo (recorded deviation)"},
+    "R43": {"level": "intermediary", "section": "sudo", "title": "Specifying arguments in sudo specifications (recorded deviation)"},
     "R45": {"level": "enhanced", "section": "apparmor", "title": "AppArmor security profiles"},
     "R50": {"level": "intermediary", "section": "permissions", "title": "Rights to access sensitive files"},
     "R54": {"level": "minimal", "section": "permissions", "title": "Sticky bit and write access rights"},
@@ -170,6 +172,9 @@ RULES = {
     "R76": {"level": "high", "section": "aide", "title": "Sealing and integrity of files"},
     "R79": {"level": "intermediary", "section": "aide", "title": "Hardening and monitoring of exposed services (AIDE part)"},
 }
+
+# R28: the partitions ANSSI-BP-028 lists for a typical layout (ComplianceAsCode partition_for_*).
+SEPARATE_PARTITIONS = ("/boot", "/home", "/opt", "/srv", "/usr", "/var", "/var/log")
 
 # (rule, key, value). Values from ANSSI-BP-028 v2.0 R8, R9, R11, R12, R13, R14.
 SYSCTL_RULES = (
@@ -407,6 +412,41 @@ def hardening_plan(settings):
             "root logs in with keys only (no password); sessions are logged; connect with a named admin account and sudo to apply 'no'.",
             "connection"))
 
+    # Partitions (R28): the layout is chosen at installation; the role only sets the mount options.
+    mount_points = settings.get("mount_points")
+    if "R28" in rules and mount_points is not None and not in_container:
+        missing = [p for p in SEPARATE_PARTITIONS if p not in set(mount_points)]
+        if missing:
+            deviations.append(_deviation(
+                "R28", "separate partitions " + " ".join(missing), "own partition each", "part of their parent file system",
+                "the partition layout is chosen when the host is installed; the role never repartitions a running system.",
+                "/tmp, /var/tmp and /dev/shm are mounted nodev,nosuid,noexec by the role; give new hosts these partitions "
+                "in the site's installer (preseed) and this deviation disappears.",
+                "host layout"))
+
+    # sudo rules (R40, R43): the administrators' rule of the distribution (%sudo ALL=(ALL:ALL) ALL) is kept.
+    for rule, setting, expected, reason in (
+            ("R40", "sudoers %sudo ALL=(ALL:ALL) ALL", "targets other than root",
+             "platform administrators and Ansible's become need root itself (packages, services, kernel settings)."),
+            ("R43", "sudoers %sudo ALL=(ALL:ALL) ALL", "commands with explicit arguments",
+             "Ansible's become runs 'sudo sh -c python3 ...' with varying arguments; no finite command list exists.")):
+        if rule in rules and settings.get("sudo_distribution_rule_kept"):
+            deviations.append(_deviation(
+                rule, setting, expected, "kept", reason,
+                "members of the sudo group are named in the inventory; every sudo command is logged (sudo.log) and audited "
+                "(auditd key 'actions'); use_pty, env_reset, umask 0077.", "distribution sudoers"))
+
+    # Root password age (R31 via ComplianceAsCode accounts_password_set_max_life_root): root's password is
+    # locked or unused (keys only); an expiry would force a password change at the next root SSH login.
+    if "R31" in rules and "root_password_max_days" in settings and settings["root_password_max_days"] in (None, ""):
+        deviations.append(_deviation(
+            "R31", "root password maximum age", "90 days", "unchanged",
+            "an expired root password forces a password change at the next login, which stops Ansible's root SSH "
+            "session and the console rescue login.",
+            "root logs in over SSH with keys only (PermitRootLogin prohibit-password or no); its password is for the "
+            "console and is rotated by the site's secret store; set hardening_root_password_max_days to apply an age.",
+            "hardening_root_password_max_days"))
+
     # sudo noexec/requiretty (R39) break Ansible's become (sudo sh -c python) unless asked for.
     if "R39" in rules:
         for option, flag in (("noexec", "sudo_noexec"), ("requiretty", "sudo_requiretty")):
@@ -435,6 +475,66 @@ def hardening_plan(settings):
     }
 
 
+OVERRIDE_MARKER = "sovereign.cluster.hardening override of"
+# sysctl.d(5): a file in /etc/sysctl.d replaces the file of the same name in these folders (highest first).
+VENDOR_SYSCTL_DIRS = ("/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d")
+
+
+def _sysctl_key(key):
+    """sysctl.d spells keys with dots or slashes and may prefix '-' (ignore errors)."""
+    return key.strip().lstrip("-").replace("/", ".")
+
+
+def hardening_sysctl_vendor_overrides(grep_lines, managed, etc_names=None, etc_ours=None):
+    """Vendor sysctl.d files that set a key of the role to another value, with the override to write.
+
+    ``grep_lines``: ``path:line`` from ``grep -H`` over the vendor folders (comments and blank lines
+    already dropped); ``managed``: {key: value} the role sets; ``etc_names``: names already in
+    /etc/sysctl.d; ``etc_ours``: those of them this role wrote (their first line carries OVERRIDE_MARKER).
+    systemd-sysctl applies files by name across folders, so a vendor file sorting after the role's file
+    (Debian 12: /usr/lib/sysctl.d/99-protect-links.conf, fs.protected_fifos = 1) wins at boot. The
+    override has the vendor file's name and keeps its other lines, with the role's values for its keys.
+    A name the administrator already uses in /etc/sysctl.d is left alone and returned with
+    ``blocked: true``. Result sorted by name: [{name, source, conflicts, content, blocked}].
+    """
+    etc_names = set(etc_names or [])
+    etc_ours = set(etc_ours or [])
+    wanted = {_sysctl_key(k): " ".join(str(v).split()) for k, v in (managed or {}).items()}
+    files = {}
+    for line in grep_lines or []:
+        path, sep, text = line.partition(":")
+        if not sep or "/" not in path:
+            continue
+        folder, name = path.rsplit("/", 1)
+        if folder not in VENDOR_SYSCTL_DIRS or not name.endswith(".conf"):
+            continue
+        files.setdefault(name, {}).setdefault(folder, []).append(text)
+    result = []
+    for name in sorted(files):
+        folder = next(d for d in VENDOR_SYSCTL_DIRS if d in files[name])
+        conflicts, lines = [], []
+        for text in files[name][folder]:
+            stripped = text.strip()
+            if not stripped or stripped.startswith(("#", ";")) or "=" not in stripped:
+                continue
+            raw_key, value = stripped.split("=", 1)
+            key = _sysctl_key(raw_key)
+            if key in wanted:
+                if " ".join(value.split()) != wanted[key]:
+                    conflicts.append(key)
+                lines.append("%s = %s" % (key, wanted[key]))
+            else:
+                lines.append(stripped)
+        if not conflicts:
+            continue
+        header = "# %s %s/%s: the role's values for %s; its other lines unchanged" % (
+            OVERRIDE_MARKER, folder, name, ", ".join(sorted(set(conflicts))))
+        result.append({"name": name, "source": "%s/%s" % (folder, name), "conflicts": sorted(set(conflicts)),
+                       "content": "\n".join([header] + list(dict.fromkeys(lines))) + "\n",
+                       "blocked": name in etc_names and name not in etc_ours})
+    return result
+
+
 class FilterModule(object):
     """sovereign.cluster hardening filters."""
 
@@ -443,4 +543,5 @@ class FilterModule(object):
             "hardening_plan": hardening_plan,
             "hardening_node_roles": hardening_node_roles,
             "hardening_active_rules": hardening_active_rules,
+            "hardening_sysctl_vendor_overrides": hardening_sysctl_vendor_overrides,
         }

@@ -10,6 +10,7 @@ from ansible_collections.sovereign.cluster.plugins.filter.hardening import (
     hardening_active_rules,
     hardening_node_roles,
     hardening_plan,
+    hardening_sysctl_vendor_overrides,
 )
 
 ROLE_GROUPS = {"kubernetes": ["k8s_cluster", "control_plane", "workers", "gpu_workers"], "gpu": ["gpu_workers"]}
@@ -20,7 +21,8 @@ def sysctl_map(plan):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"hardening_plan", "hardening_node_roles", "hardening_active_rules"}
+    assert set(FilterModule().filters()) == {"hardening_plan", "hardening_node_roles", "hardening_active_rules",
+                                             "hardening_sysctl_vendor_overrides"}
 
 
 @pytest.mark.parametrize("groups,expected", [
@@ -190,3 +192,92 @@ def test_sudo_noexec_and_requiretty_are_deviations_unless_requested():
         ("R39", "sudo Defaults noexec", "hardening_sudo_noexec"),
         ("R39", "sudo Defaults requiretty", "hardening_sudo_requiretty")]
     assert hardening_plan({"level": "minimal"})["deviations"] == []  # R39 is intermediary
+
+
+# --- vendor sysctl.d files (Debian 12's systemd ships two that contradict ANSSI values)
+DEBIAN12_VENDOR = [
+    "/usr/lib/sysctl.d/50-pid-max.conf:kernel.pid_max = 4194304",
+    "/usr/lib/sysctl.d/99-protect-links.conf:fs.protected_fifos = 1",
+    "/usr/lib/sysctl.d/99-protect-links.conf:fs.protected_hardlinks = 1",
+    "/usr/lib/sysctl.d/99-protect-links.conf:fs.protected_regular = 2",
+    "/usr/lib/sysctl.d/99-protect-links.conf:fs.protected_symlinks = 1",
+]
+MANAGED = {"kernel.pid_max": "65536", "fs.protected_fifos": "2", "fs.protected_regular": "2",
+           "fs.protected_symlinks": "1", "fs.protected_hardlinks": "1", "net.ipv4.ip_local_port_range": "32768 65535"}
+
+
+def test_debian12_vendor_files_are_overridden_with_the_role_values():
+    result = {o["name"]: o for o in hardening_sysctl_vendor_overrides(DEBIAN12_VENDOR, MANAGED)}
+    assert set(result) == {"50-pid-max.conf", "99-protect-links.conf"}
+    assert result["50-pid-max.conf"]["conflicts"] == ["kernel.pid_max"]
+    assert result["50-pid-max.conf"]["content"].splitlines()[1:] == ["kernel.pid_max = 65536"]
+    links = result["99-protect-links.conf"]
+    assert links["conflicts"] == ["fs.protected_fifos"] and not links["blocked"]
+    assert links["source"] == "/usr/lib/sysctl.d/99-protect-links.conf"
+    assert links["content"].splitlines()[0].startswith("# sovereign.cluster.hardening override of /usr/lib/sysctl.d/99-protect-links.conf")
+    assert links["content"].splitlines()[1:] == ["fs.protected_fifos = 2", "fs.protected_hardlinks = 1",
+                                                 "fs.protected_regular = 2", "fs.protected_symlinks = 1"]
+
+
+def test_vendor_file_in_agreement_or_foreign_keys_only_is_left_alone():
+    lines = ["/usr/lib/sysctl.d/10-ok.conf:fs.protected_symlinks=1",
+             "/usr/lib/sysctl.d/20-other.conf:net.core.somaxconn = 4096",
+             "/usr/lib/sysctl.d/30-ports.conf:net.ipv4.ip_local_port_range = 32768\t65535"]
+    assert hardening_sysctl_vendor_overrides(lines, MANAGED) == []
+
+
+def test_other_lines_slash_keys_and_dash_prefix_are_kept_or_normalised():
+    lines = ["/usr/lib/sysctl.d/60-mix.conf:net.core.somaxconn = 4096",
+             "/usr/lib/sysctl.d/60-mix.conf:-kernel/pid_max = 99999"]
+    (override,) = hardening_sysctl_vendor_overrides(lines, MANAGED)
+    assert override["conflicts"] == ["kernel.pid_max"]
+    assert override["content"].splitlines()[1:] == ["net.core.somaxconn = 4096", "kernel.pid_max = 65536"]
+
+
+def test_run_wins_over_usr_lib_and_unknown_folders_are_ignored():
+    lines = ["/usr/lib/sysctl.d/50-pid-max.conf:kernel.pid_max = 4194304",
+             "/run/sysctl.d/50-pid-max.conf:kernel.pid_max = 65536",
+             "/etc/sysctl.d/99-sysctl.conf:kernel.pid_max = 1",
+             "/opt/sysctl.d/70-x.conf:kernel.pid_max = 1"]
+    assert hardening_sysctl_vendor_overrides(lines, MANAGED) == []
+
+
+def test_a_name_the_administrator_uses_is_blocked_unless_the_role_wrote_it():
+    (blocked,) = hardening_sysctl_vendor_overrides(DEBIAN12_VENDOR[:1], MANAGED, etc_names=["50-pid-max.conf"])
+    assert blocked["blocked"] is True
+    (ours,) = hardening_sysctl_vendor_overrides(DEBIAN12_VENDOR[:1], MANAGED, etc_names=["50-pid-max.conf"],
+                                               etc_ours=["50-pid-max.conf"])
+    assert ours["blocked"] is False
+
+
+# --- host constraints recorded as deviations (partitions, the distribution's sudo rule, root password age)
+def test_missing_partitions_are_one_r28_deviation_naming_them():
+    plan = hardening_plan({"level": "intermediary", "mount_points": ["/", "/boot", "/var", "/tmp"]})
+    (r28,) = [d for d in plan["deviations"] if d["rule"] == "R28"]
+    assert r28["setting"] == "separate partitions /home /opt /srv /usr /var/log"
+    assert "never repartitions" in r28["reason"] and "nodev,nosuid,noexec" in r28["compensating"]
+
+
+def test_partitions_all_present_unknown_or_in_a_container_record_nothing():
+    full = ["/", "/boot", "/home", "/opt", "/srv", "/usr", "/var", "/var/log"]
+    assert not [d for d in hardening_plan({"mount_points": full})["deviations"] if d["rule"] == "R28"]
+    assert not [d for d in hardening_plan({})["deviations"] if d["rule"] == "R28"]
+    assert not [d for d in hardening_plan({"mount_points": ["/"], "in_container": True})["deviations"] if d["rule"] == "R28"]
+    assert not [d for d in hardening_plan({"level": "minimal", "mount_points": ["/"]})["deviations"] if d["rule"] == "R28"]
+
+
+def test_kept_distribution_sudo_rule_is_r40_and_r43():
+    plan = hardening_plan({"level": "intermediary", "sudo_noexec": True, "sudo_requiretty": True,
+                           "sudo_distribution_rule_kept": True})
+    assert [(d["rule"], d["setting"], d["applied"]) for d in plan["deviations"]] == [
+        ("R40", "sudoers %sudo ALL=(ALL:ALL) ALL", "kept"), ("R43", "sudoers %sudo ALL=(ALL:ALL) ALL", "kept")]
+    assert hardening_plan({"level": "intermediary", "sudo_distribution_rule_kept": True,
+                           "sections": {"sudo": False}})["deviations"][0]["source"] == "hardening_sudo_enabled"
+
+
+def test_root_password_age_left_alone_is_a_deviation_unless_set():
+    (r31,) = hardening_plan({"level": "minimal", "root_password_max_days": None})["deviations"]
+    assert (r31["rule"], r31["setting"], r31["source"]) == ("R31", "root password maximum age", "hardening_root_password_max_days")
+    assert hardening_plan({"level": "minimal", "root_password_max_days": 90})["deviations"] == []
+    assert hardening_plan({"level": "minimal", "root_password_max_days": None, "skip_rules": ["R31"],
+                           "skip_reasons": {"R31": "x"}})["deviations"][0]["source"] == "hardening_skip_rules"
