@@ -246,7 +246,7 @@ def test_a_name_the_administrator_uses_is_blocked_unless_the_role_wrote_it():
     (blocked,) = hardening_sysctl_vendor_overrides(DEBIAN12_VENDOR[:1], MANAGED, etc_names=["50-pid-max.conf"])
     assert blocked["blocked"] is True
     (ours,) = hardening_sysctl_vendor_overrides(DEBIAN12_VENDOR[:1], MANAGED, etc_names=["50-pid-max.conf"],
-                                               etc_ours=["50-pid-max.conf"])
+                                                etc_ours=["50-pid-max.conf"])
     assert ours["blocked"] is False
 
 
