@@ -6,6 +6,8 @@ Filters:
   - C(kubelet_config(settings, node_fields, extra)) returns the hardened KubeletConfiguration (a dict);
     C(extra) may add fields, never replace a hardened one (it fails naming them).
   - C(kubelet_locked_fields(extra)) returns the hardened fields that C(extra) tries to set.
+  - C(kubeadm_discovery_kubeconfig(join_data, cluster_name)) returns the discovery kubeconfig of a
+    C(kubeadm join) with file discovery (cluster CA and bootstrap token), for control-plane and worker joins.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +29,26 @@ def kubelet_config(settings, node_fields=None, extra=None):
         raise AnsibleFilterError("kubelet_config: %s" % exc)
 
 
+def kubeadm_discovery_kubeconfig(join_data, cluster_name="kubernetes"):
+    """File discovery for ``kubeadm join`` when anonymous auth is off (token discovery reads cluster-info
+    anonymously and gets 401): a kubeconfig with the cluster CA that authenticates with the bootstrap token.
+    ``join_data``: ``{endpoint, token, ca_cert_data}`` as the control-plane role's join fact carries them."""
+    missing = [key for key in ("endpoint", "token", "ca_cert_data") if not (join_data or {}).get(key)]
+    if missing:
+        raise AnsibleFilterError("kubeadm_discovery_kubeconfig: join data lack %s" % ", ".join(missing))
+    user = "tls-bootstrap-token-user"
+    context = "%s@%s" % (user, cluster_name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": "https://" + join_data["endpoint"],
+                                                        "certificate-authority-data": join_data["ca_cert_data"]}}],
+        "users": [{"name": user, "user": {"token": join_data["token"]}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
+        "current-context": context,
+    }
+
+
 class FilterModule(object):
     """sovereign.cluster Kubernetes filters."""
 
@@ -34,4 +56,5 @@ class FilterModule(object):
         return {
             "kubelet_config": kubelet_config,
             "kubelet_locked_fields": locked_fields_set,
+            "kubeadm_discovery_kubeconfig": kubeadm_discovery_kubeconfig,
         }
