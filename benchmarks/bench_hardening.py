@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,11 @@ VM_NAME = "bench-hardening"
 VM_BENCH_DIR = "/root/bench"
 # The role requires the site's NTP servers (no default points outside the site); the name need not resolve.
 ROLE_VARS = {"hardening_chrony_servers": ["ntp1.site.internal"]}
+# Every VM gets a named administrator (key from root's, passwordless sudo), as a provisioned host has one.
+# The role connects as this user with become, the way ANSSI R33 wants hosts administered, so it applies
+# PermitRootLogin no; the ComplianceAsCode playbook is run as root, as generated. Scans and reads after the
+# role go through this user too (root's SSH login is closed by then).
+ADMIN_USER = "sovadmin"
 RESULT_KINDS = ("pass", "fail", "notapplicable", "notchecked", "notselected", "error", "unknown",
                 "informational", "fixed")
 ANSSI_ID = re.compile(r"\bR\d+\b")
@@ -220,6 +226,7 @@ class BenchVM:
         self.port = lab.free_port()
         self.memory = memory
         self.key = self.state_dir / "id_ed25519"
+        self.user = "root"
 
     def _args(self, **extra):
         return argparse.Namespace(name=VM_NAME, state_dir=str(self.state_dir), **extra)
@@ -249,7 +256,8 @@ class BenchVM:
                 "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=30", "-o", "ControlMaster=no"]
 
     def ssh(self, command, timeout=600, check=True):
-        proc = subprocess.run([*self.ssh_base(), "root@127.0.0.1", command], capture_output=True, text=True,
+        remote = command if self.user == "root" else "sudo -n sh -c " + shlex.quote(command)
+        proc = subprocess.run([*self.ssh_base(), f"{self.user}@127.0.0.1", remote], capture_output=True, text=True,
                               timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError(f"in the VM, `{command}` failed (rc={proc.returncode}): {proc.stderr[-2000:]}")
@@ -260,11 +268,29 @@ class BenchVM:
                        capture_output=True, timeout=600)
 
     def get(self, remote, local):
-        subprocess.run([*self.ssh_base("scp"), f"root@127.0.0.1:{remote}", str(local)], check=True,
-                       capture_output=True, timeout=600)
+        if self.user == "root":
+            subprocess.run([*self.ssh_base("scp"), f"root@127.0.0.1:{remote}", str(local)], check=True,
+                           capture_output=True, timeout=600)
+            return
+        with open(local, "wb") as out:
+            subprocess.run([*self.ssh_base(), f"{self.user}@127.0.0.1", "sudo -n cat " + shlex.quote(remote)],
+                           stdout=out, check=True, timeout=600)
 
     def ssh_works(self):
-        return lab.ssh_ok(self.port, self.key)
+        """A new SSH connection as the user the variant administers the VM with."""
+        proc = subprocess.run([*self.ssh_base(), f"{self.user}@127.0.0.1", "true"], capture_output=True,
+                              timeout=60, check=False)
+        return proc.returncode == 0
+
+
+def prepare_admin(vm):
+    """The named administrator every variant's VM gets (same state for all variants)."""
+    vm.ssh(f"id {ADMIN_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo {ADMIN_USER}; "
+           f"install -d -m 0700 -o {ADMIN_USER} -g {ADMIN_USER} /home/{ADMIN_USER}/.ssh; "
+           f"install -m 0600 -o {ADMIN_USER} -g {ADMIN_USER} /root/.ssh/authorized_keys /home/{ADMIN_USER}/.ssh/; "
+           f"printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\\n' {ADMIN_USER} > /tmp/90-{ADMIN_USER}; "
+           f"visudo -cf /tmp/90-{ADMIN_USER} >/dev/null && "
+           f"install -m 0440 /tmp/90-{ADMIN_USER} /etc/sudoers.d/90-{ADMIN_USER}")
 
 
 def prepare_scanner(vm, datastream):
@@ -307,10 +333,12 @@ def ensure_collection_link():
         link.symlink_to(REPO, target_is_directory=True)
 
 
-def write_inventory(workdir, vm, groups, host_vars):
-    host = {"ansible_host": "127.0.0.1", "ansible_port": vm.port, "ansible_user": "root",
+def write_inventory(workdir, vm, groups, host_vars, user="root"):
+    host = {"ansible_host": "127.0.0.1", "ansible_port": vm.port, "ansible_user": user,
             "ansible_ssh_private_key_file": str(vm.key),
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+    if user != "root":
+        host["ansible_become"] = True
     host.update(host_vars)
     inventory = {"all": {"hosts": {VM_NAME: host}, "children": {g: {"hosts": {VM_NAME: {}}} for g in groups}}}
     path = workdir / "inventory.json"
@@ -365,6 +393,7 @@ def run_variant(record, args, datastream, anssi_refs, results_dir, save):
             record["boot_seconds"] = vm.boot_seconds
             log(f"{variant}: VM up on 127.0.0.1:{vm.port} after {vm.boot_seconds}s; installing openscap-scanner")
             record["scanner"] = prepare_scanner(vm, datastream)
+            prepare_admin(vm)
             save()
             playbook = None
             if variant == "role":
@@ -376,13 +405,18 @@ def run_variant(record, args, datastream, anssi_refs, results_dir, save):
                                           if re.match(r"^    - name: ", line))
             if playbook:
                 host_vars = ROLE_VARS if variant == "role" else {}
-                inventory = write_inventory(workdir, vm, NODE_PROFILES[args.profile_node], host_vars)
+                user = ADMIN_USER if variant == "role" else "root"
+                record["ansible_user"] = user
+                inventory = write_inventory(workdir, vm, NODE_PROFILES[args.profile_node], host_vars, user)
                 for run_name in ("first_run", "second_run"):
                     log(f"{variant}: {run_name} of {playbook.name}")
                     record[run_name] = run_playbook(workdir, inventory, playbook,
                                                     results_dir / f"{tag}-{run_name}.log")
                     log(f"{variant}: {run_name} {record[run_name]}")
                     save()
+            if variant == "role":
+                vm.user = ADMIN_USER
+                record["root_ssh_after"] = lab.ssh_ok(vm.port, vm.key)
             record["ssh_after"] = vm.ssh_works()
             if not record["ssh_after"]:
                 log(f"{variant}: SSH no longer answers: no scan possible")

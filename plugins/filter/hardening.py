@@ -87,6 +87,14 @@ options:
         description: Set sudo C(Defaults requiretty) (R39); otherwise a recorded deviation.
         type: bool
         default: false
+      root_console_login:
+        description: Keep root's direct login on local consoles (C(login) through C(pam_securetty)); a recorded deviation (R33).
+        type: bool
+        default: false
+      root_mail_alias:
+        description: Address that receives root's mail (R75); empty is a recorded deviation.
+        type: str
+        default: ""
 
 
 Examples:
@@ -130,6 +138,12 @@ _value:
     permit_root_login:
       description: The effective sshd C(PermitRootLogin) value.
       type: str
+    root_console_login:
+      description: Whether root may still log in directly on local consoles.
+      type: bool
+    root_mail_alias:
+      description: The address written as root's alias in C(/etc/aliases); empty when not set or R75 is not applied.
+      type: str
     auditd_immutable:
       description: Whether the audit rules are made immutable (C(-e 2), R73).
       type: bool
@@ -142,6 +156,8 @@ _value:
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import re
 
 LEVELS = ("minimal", "intermediary", "enhanced", "high")
 
@@ -169,6 +185,7 @@ RULES = {
     "R68": {"level": "minimal", "section": "pam", "title": "Protecting stored passwords"},
     "R71": {"level": "enhanced", "section": "chrony", "title": "Logging system (time synchronisation part)"},
     "R73": {"level": "enhanced", "section": "auditd", "title": "Logging activity by auditd"},
+    "R75": {"level": "intermediary", "section": "mail", "title": "Configuring a mail alias for service accounts (root)"},
     "R76": {"level": "high", "section": "aide", "title": "Sealing and integrity of files"},
     "R79": {"level": "intermediary", "section": "aide", "title": "Hardening and monitoring of exposed services (AIDE part)"},
 }
@@ -412,6 +429,32 @@ def hardening_plan(settings):
             "root logs in with keys only (no password); sessions are logged; connect with a named admin account and sudo to apply 'no'.",
             "connection"))
 
+    # Direct root login on local consoles (R33; ComplianceAsCode no_direct_root_logins): an empty
+    # /etc/securetty read by pam_securetty in /etc/pam.d/login. Ansible's SSH session is not concerned;
+    # the rescue shell (sulogin) does not use PAM and still works.
+    root_console_login = bool(settings.get("root_console_login"))
+    if "R33" in rules and root_console_login:
+        deviations.append(_deviation(
+            "R33", "root login on local consoles", "refused (empty /etc/securetty)", "allowed",
+            "hardening_root_console_login is true: the site keeps root's console login for recovery.",
+            "console access is physical or through the out-of-band management network; logins are audited.",
+            "hardening_root_console_login"))
+
+    # Root's mail (R75): only the site knows the monitored address.
+    root_mail_alias = str(settings.get("root_mail_alias") or "").strip()
+    if root_mail_alias and not re.match(r"^[^\s,:#\"]+(\s*,\s*[^\s,:#\"]+)*$", root_mail_alias):
+        raise HardeningPlanError(
+            "hardening_root_mail_alias %r is not an aliases(5) target list: give addresses or local users separated by "
+            "commas, without spaces inside an address, ':' '#' or quotes (e.g. 'secops@example.eu')" % root_mail_alias)
+    # Recorded when the caller manages the alias (the role always passes the key).
+    if "R75" in rules and "root_mail_alias" in settings and not root_mail_alias:
+        deviations.append(_deviation(
+            "R75", "/etc/aliases root", "a monitored site address", "not set",
+            "no site address is known to the role: hardening_root_mail_alias is empty.",
+            "security events reach the central audit store (sovereign.cluster.audit_forwarding) instead of root's "
+            "local mailbox; set hardening_root_mail_alias to the team's address.",
+            "hardening_root_mail_alias"))
+
     # Partitions (R28): the layout is chosen at installation; the role only sets the mount options.
     mount_points = settings.get("mount_points")
     if "R28" in rules and mount_points is not None and not in_container:
@@ -470,6 +513,8 @@ def hardening_plan(settings):
         "modules_required": sorted(required),
         "modules_disabled": modules_disabled,
         "permit_root_login": permit_root_login,
+        "root_console_login": root_console_login or "R33" not in rules,
+        "root_mail_alias": root_mail_alias if "R75" in rules else "",
         "auditd_immutable": bool(immutable),
         "deviations": deviations,
     }

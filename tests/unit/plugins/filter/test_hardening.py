@@ -281,3 +281,30 @@ def test_root_password_age_left_alone_is_a_deviation_unless_set():
     assert hardening_plan({"level": "minimal", "root_password_max_days": 90})["deviations"] == []
     assert hardening_plan({"level": "minimal", "root_password_max_days": None, "skip_rules": ["R31"],
                            "skip_reasons": {"R31": "x"}})["deviations"][0]["source"] == "hardening_skip_rules"
+
+
+def test_root_mail_alias_missing_is_an_r75_deviation_and_bad_targets_are_refused():
+    (r75,) = hardening_plan({"level": "intermediary", "root_mail_alias": ""})["deviations"][-1:]
+    assert (r75["rule"], r75["setting"], r75["applied"], r75["source"]) == (
+        "R75", "/etc/aliases root", "not set", "hardening_root_mail_alias")
+    plan = hardening_plan({"level": "intermediary", "root_mail_alias": " secops@example.eu, oncall "})
+    assert plan["root_mail_alias"] == "secops@example.eu, oncall"
+    assert "R75" not in [d["rule"] for d in plan["deviations"]]
+    # R75 is intermediary: nothing written nor recorded at minimal
+    assert hardening_plan({"level": "minimal", "root_mail_alias": "a@b.eu"})["root_mail_alias"] == ""
+    assert hardening_plan({"level": "minimal", "root_mail_alias": ""})["deviations"] == []
+    for bad in ("root: x@y.eu", "a@b.eu\nroot: evil", "# x", 'a@b "c"', "a b@c.eu"):
+        with pytest.raises(HardeningPlanError, match="hardening_root_mail_alias"):
+            hardening_plan({"level": "intermediary", "root_mail_alias": bad})
+
+
+def test_root_console_login_is_refused_unless_kept_as_a_deviation():
+    plan = hardening_plan({"level": "intermediary"})
+    assert plan["root_console_login"] is False
+    plan = hardening_plan({"level": "intermediary", "root_console_login": True})
+    assert plan["root_console_login"] is True
+    (dev,) = [d for d in plan["deviations"] if d["rule"] == "R33"]
+    assert (dev["setting"], dev["applied"], dev["source"]) == (
+        "root login on local consoles", "allowed", "hardening_root_console_login")
+    # R33 not applied (minimal level or section off): the role leaves console logins alone
+    assert hardening_plan({"level": "minimal"})["root_console_login"] is True
