@@ -56,6 +56,8 @@ PROFILE_PREFIX = "xccdf_org.ssgproject.content_profile_anssi_bp28_"
 SCAN_LEVELS = ("intermediary", "enhanced")
 VARIANTS = ("baseline", "role", "cac")
 NODE_PROFILES = {"none": [], "k8s": ["k8s_cluster", "control_plane"]}
+# Modules a node of the profile must have loaded after a boot (the role writes them to /etc/modules-load.d).
+NODE_MODULES = {"none": [], "k8s": ["br_netfilter", "overlay"]}
 DATASTREAM_NAME = "ssg-debian12-ds.xml"
 SSG_PACKAGE = "ssg-debian"
 SSG_SUITE = "trixie"
@@ -283,6 +285,24 @@ class BenchVM:
         return proc.returncode == 0
 
 
+def reboot_and_read(vm, modules):
+    """Reboot the VM (same qemu process: a guest reset) and read what must survive a boot: the forwarding
+    sysctl, the modules a node needs (loaded from /etc/modules-load.d), the values vendor files used to reset."""
+    started = time.monotonic()
+    vm.ssh("systemctl reboot", check=False, timeout=60)
+    time.sleep(10)
+    deadline = time.monotonic() + 900
+    while not vm.ssh_works():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the VM did not answer SSH within 900 s of its reboot")
+        time.sleep(5)
+    seconds = round(time.monotonic() - started, 1)
+    values = vm.ssh("sysctl -n net.ipv4.ip_forward fs.protected_fifos kernel.pid_max").stdout.split()
+    loaded = set(line.split()[0] for line in vm.ssh("cat /proc/modules").stdout.splitlines() if line.strip())
+    return {"seconds": seconds, "ip_forward": values[0], "fs.protected_fifos": values[1],
+            "kernel.pid_max": values[2], "modules": {m: m in loaded for m in modules}}
+
+
 def prepare_admin(vm):
     """The named administrator every variant's VM gets (same state for all variants)."""
     vm.ssh(f"id {ADMIN_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo {ADMIN_USER}; "
@@ -423,6 +443,12 @@ def run_variant(record, args, datastream, anssi_refs, results_dir, save):
                 return record
             record["ip_forward"] = vm.ssh("sysctl -n net.ipv4.ip_forward").stdout.strip()
             if variant == "role":
+                # The scans read the state the host boots into, not only what the run set live.
+                log(f"{variant}: rebooting the VM")
+                record["after_reboot"] = reboot_and_read(vm, NODE_MODULES[args.profile_node])
+                log(f"{variant}: after reboot {record['after_reboot']}")
+                save()
+            if variant == "role":
                 raw = vm.ssh("cat /etc/sovereign/hardening-deviations.json", check=False).stdout
                 record["deviations"] = json.loads(raw).get("deviations", []) if raw.strip() else None
             record["scans"] = {}
@@ -439,9 +465,17 @@ def run_variant(record, args, datastream, anssi_refs, results_dir, save):
 
 
 # ---------------------------------------------------------------------------- output
+def after_reboot(rec):
+    boot = rec.get("after_reboot")
+    if not boot:
+        return "-"
+    mods = " ".join(f"{m}={'loaded' if ok else 'MISSING'}" for m, ok in sorted(boot["modules"].items()))
+    return f"ip_forward={boot['ip_forward']} fifos={boot['fs.protected_fifos']} pid_max={boot['kernel.pid_max']} {mods}".rstrip()
+
+
 def table(records):
     header = ["variant", "int pass/fail/na", "enh pass/fail/na", "1st run s", "2nd run s", "changed 1st/2nd",
-              "ssh after", "ip_forward"]
+              "ssh after", "ip_forward", "after reboot"]
     rows = [header]
     for rec in records:
         def counts(level, rec=rec):
@@ -456,7 +490,7 @@ def table(records):
         rows.append([name, counts("intermediary"), counts("enhanced"),
                      f"{first['seconds']:.0f}" if first else "-", f"{second['seconds']:.0f}" if second else "-",
                      f"{first['changed']}/{second['changed']}" if first else "-",
-                     "yes" if rec.get("ssh_after") else "NO", rec.get("ip_forward", "-")])
+                     "yes" if rec.get("ssh_after") else "NO", rec.get("ip_forward", "-"), after_reboot(rec)])
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 

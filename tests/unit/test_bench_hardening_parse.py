@@ -174,5 +174,9 @@ def test_table_shows_counts_timings_and_ssh(bench):
               "first_run": {"seconds": 901.4, "changed": 87}, "second_run": {"seconds": 402.0, "changed": 0},
               "scans": {"intermediary": {"counts": {"pass": 150, "fail": 30, "notapplicable": 39}}}}
     lines = bench.table([record, {"variant": "baseline", "node_profile": "none", "ssh_after": False}]).splitlines()
-    assert lines[1].split() == ["role", "(k8s)", "150/30/39", "-", "901", "402", "87/0", "yes", "1"]
-    assert lines[2].split() == ["baseline", "-", "-", "-", "-", "-", "NO", "-"]
+    assert lines[1].split() == ["role", "(k8s)", "150/30/39", "-", "901", "402", "87/0", "yes", "1", "-"]
+    assert lines[2].split() == ["baseline", "-", "-", "-", "-", "-", "NO", "-", "-"]
+    record["after_reboot"] = {"seconds": 80.0, "ip_forward": "1", "fs.protected_fifos": "2", "kernel.pid_max": "65536",
+                              "modules": {"overlay": True, "br_netfilter": False}}
+    assert bench.table([record]).splitlines()[1].split()[-5:] == [
+        "ip_forward=1", "fifos=2", "pid_max=65536", "br_netfilter=MISSING", "overlay=loaded"]
