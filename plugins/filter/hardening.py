@@ -580,6 +580,26 @@ def hardening_sysctl_vendor_overrides(grep_lines, managed, etc_names=None, etc_o
     return result
 
 
+NOLOGIN_SHELLS = ("nologin", "false", "sync", "halt", "shutdown")
+
+
+def hardening_interactive_homes(passwd, uid_min=1000):
+    """Home directories of interactive accounts, from ``ansible.builtin.getent`` passwd facts
+    ({user: [password, uid, gid, gecos, home, shell]}): uid >= ``uid_min`` (not 65534 nobody), a login
+    shell, a home other than '/'. Sorted, unique."""
+    homes = set()
+    for fields in (passwd or {}).values():
+        if not isinstance(fields, (list, tuple)) or len(fields) < 6:
+            continue
+        uid, home, shell = str(fields[1]), str(fields[4] or ""), str(fields[5] or "")
+        if not uid.isdigit() or int(uid) < int(uid_min) or int(uid) == 65534:
+            continue
+        if shell.rstrip("/").rsplit("/", 1)[-1] in NOLOGIN_SHELLS or home in ("", "/"):
+            continue
+        homes.add(home)
+    return sorted(homes)
+
+
 class FilterModule(object):
     """sovereign.cluster hardening filters."""
 
@@ -589,4 +609,5 @@ class FilterModule(object):
             "hardening_node_roles": hardening_node_roles,
             "hardening_active_rules": hardening_active_rules,
             "hardening_sysctl_vendor_overrides": hardening_sysctl_vendor_overrides,
+            "hardening_interactive_homes": hardening_interactive_homes,
         }

@@ -22,7 +22,7 @@ def sysctl_map(plan):
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {"hardening_plan", "hardening_node_roles", "hardening_active_rules",
-                                             "hardening_sysctl_vendor_overrides"}
+                                             "hardening_sysctl_vendor_overrides", "hardening_interactive_homes"}
 
 
 @pytest.mark.parametrize("groups,expected", [
@@ -308,3 +308,21 @@ def test_root_console_login_is_refused_unless_kept_as_a_deviation():
         "root login on local consoles", "allowed", "hardening_root_console_login")
     # R33 not applied (minimal level or section off): the role leaves console logins alone
     assert hardening_plan({"level": "minimal"})["root_console_login"] is True
+
+
+def test_interactive_homes_are_login_accounts_from_uid_min():
+    from ansible_collections.sovereign.cluster.plugins.filter.hardening import hardening_interactive_homes
+    passwd = {
+        "root": ["x", "0", "0", "root", "/root", "/bin/bash"],
+        "daemon": ["x", "1", "1", "daemon", "/usr/sbin", "/usr/sbin/nologin"],
+        "sovadmin": ["x", "1000", "1000", "", "/home/sovadmin", "/bin/bash"],
+        "svc": ["x", "1001", "1001", "", "/srv/svc", "/bin/false"],
+        "ops": ["x", "1002", "1002", "", "/home/ops", "/bin/sh"],
+        "shared": ["x", "1003", "1003", "", "/home/ops", "/bin/zsh"],
+        "rootless": ["x", "1004", "1004", "", "/", "/bin/bash"],
+        "nobody": ["x", "65534", "65534", "nobody", "/nonexistent", "/bin/bash"],
+        "broken": ["x"],
+    }
+    assert hardening_interactive_homes(passwd) == ["/home/ops", "/home/sovadmin"]
+    assert hardening_interactive_homes(passwd, 1002) == ["/home/ops"]
+    assert hardening_interactive_homes(None) == []
