@@ -95,6 +95,11 @@ options:
         description: Address that receives root's mail (R75); empty is a recorded deviation.
         type: str
         default: ""
+      record_scanner_disagreements:
+        description: Record where ComplianceAsCode's ANSSI checks expect another thing than the role applies on purpose
+          (arp_filter, the AIDE database option).
+        type: bool
+        default: false
 
 
 Examples:
@@ -266,6 +271,21 @@ NODE_DEVIATIONS = {
          "NVIDIA modules are loaded at boot from /etc/modules-load.d; every module load is audited (auditd key 'modules')."),
     ),
 }
+
+# Where the ANSSI content of ComplianceAsCode (ssg-debian 0.1.76, the reference scan) checks another thing than
+# the role applies on purpose: recorded, so that an auditor who scans with it finds the reason beside the fail.
+# (rule, setting, expected by the check, applied, reason, compensating)
+SCANNER_DISAGREEMENTS = (
+    ("R12", "net.ipv4.conf.all.arp_filter", "0 (ComplianceAsCode ANSSI profiles)", "1",
+     "ANSSI-BP-028 v2.0 R12 lists net.ipv4.conf.all.arp_filter = 1; ComplianceAsCode's ANSSI profiles leave "
+     "sysctl_net_ipv4_conf_all_arp_filter_value at its default 0, so its check fails on the guide's value.",
+     "the guide's value is applied; a scan tailored with sysctl_net_ipv4_conf_all_arp_filter_value=1 passes."),
+    ("R79", "AIDE build database", "option database=file: in /etc/aide/aide.conf (AIDE before 0.17)",
+     "database_in=file:/var/lib/aide/aide.db (AIDE 0.17 and later)",
+     "ComplianceAsCode's aide_build_database reads the option 'database', which AIDE 0.17 renamed 'database_in'; "
+     "Debian 12 ships AIDE 0.18, which warns about the old name at every run.",
+     "the role builds /var/lib/aide/aide.db (aideinit) and at level high checks it daily (dailyaidecheck.timer)."),
+)
 
 PERNETNS_PREFIXES = ("net.ipv4.", "net.ipv6.")
 FORWARDING_KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
@@ -500,6 +520,14 @@ def hardening_plan(settings):
                     % (" and works without a tty" if option == "requiretty" else ""),
                     "use_pty, env_reset, ignore_dot and umask 0077 are set; every sudo command is logged and audited (auditd key 'actions').",
                     "hardening_" + flag))
+
+    # Checks of the reference scanner that disagree with what the role applies on purpose.
+    for rule, setting, expected, applied, reason, compensating in SCANNER_DISAGREEMENTS:
+        if not settings.get("record_scanner_disagreements") or rule not in rules:
+            continue
+        if setting in sysctl and sysctl[setting]["value"] != applied:
+            continue  # the operator overrode the value: that override is its own deviation
+        deviations.append(_deviation(rule, setting, expected, applied, reason, compensating, "reference scanner check"))
 
     immutable = settings.get("auditd_immutable")
     if immutable is None:

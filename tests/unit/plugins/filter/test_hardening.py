@@ -326,3 +326,19 @@ def test_interactive_homes_are_login_accounts_from_uid_min():
     assert hardening_interactive_homes(passwd) == ["/home/ops", "/home/sovadmin"]
     assert hardening_interactive_homes(passwd, 1002) == ["/home/ops"]
     assert hardening_interactive_homes(None) == []
+
+
+def test_reference_scanner_disagreements_are_recorded_when_asked():
+    plan = hardening_plan({"level": "intermediary", "record_scanner_disagreements": True})
+    found = [(d["rule"], d["setting"], d["applied"]) for d in plan["deviations"] if d["source"] == "reference scanner check"]
+    assert found == [("R12", "net.ipv4.conf.all.arp_filter", "1"),
+                     ("R79", "AIDE build database", "database_in=file:/var/lib/aide/aide.db (AIDE 0.17 and later)")]
+    # an operator's own arp_filter value is its own deviation, not the scanner's
+    plan = hardening_plan({"level": "intermediary", "record_scanner_disagreements": True,
+                           "sysctl_overrides": {"net.ipv4.conf.all.arp_filter": "0"}})
+    assert [d["source"] for d in plan["deviations"] if d["setting"] == "net.ipv4.conf.all.arp_filter"] == [
+        "hardening_sysctl_overrides"]
+    # R79 is intermediary: nothing at minimal; nothing when not asked
+    assert hardening_plan({"level": "minimal", "record_scanner_disagreements": True})["deviations"] == []
+    assert not [d for d in hardening_plan({"level": "intermediary"})["deviations"]
+                if d["source"] == "reference scanner check"]
