@@ -8,7 +8,9 @@ reported changed=0 on every host.
 """
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,10 +62,17 @@ def test_scenario(scenario, tmp_path):
                     "run it with ./run molecule-vm")
     home = tmp_path / "home"
     home.mkdir()
+    # SSH control sockets must fit in a Unix socket path (108 bytes): not under pytest's tmp_path, whose
+    # numbered folders grow on a long-lived machine (…/pytest-157/test_scenario_hardening_vm_0/home/.ansible/cp).
+    control_dir = tempfile.mkdtemp(prefix="sc-cp-", dir="/tmp")
     env = dict(os.environ, HOME=str(home), NO_COLOR="1", ANSIBLE_NOCOLOR="1", PY_COLORS="0",
-               ANSIBLE_FORCE_COLOR="0", MOLECULE_NO_LOG="false")
-    proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=5400 if scenario in VM_SCENARIOS else 1800, check=False)
+               ANSIBLE_FORCE_COLOR="0", MOLECULE_NO_LOG="false", ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir)
+    try:
+        proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=5400 if scenario in VM_SCENARIOS else 1800, check=False)
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)
     log_dir = REPO / "build" / "molecule-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / f"{scenario}.log").write_text(proc.stdout)
