@@ -270,19 +270,12 @@ class BenchVM:
                        capture_output=True, timeout=600)
 
     def get(self, remote, local):
-        if self.user == "root":
-            subprocess.run([*self.ssh_base("scp"), f"root@127.0.0.1:{remote}", str(local)], check=True,
-                           capture_output=True, timeout=600)
-            return
-        with open(local, "wb") as out:
-            subprocess.run([*self.ssh_base(), f"{self.user}@127.0.0.1", "sudo -n cat " + shlex.quote(remote)],
-                           stdout=out, check=True, timeout=600)
+        """Copy a text file out of the VM through ssh() (as root, or with sudo once root's login is closed)."""
+        Path(local).write_text(self.ssh("cat " + shlex.quote(remote)).stdout)
 
     def ssh_works(self):
         """A new SSH connection as the user the variant administers the VM with."""
-        proc = subprocess.run([*self.ssh_base(), f"{self.user}@127.0.0.1", "true"], capture_output=True,
-                              timeout=60, check=False)
-        return proc.returncode == 0
+        return lab.ssh_ok(self.port, self.key, self.user)
 
 
 def reboot_and_read(vm, modules):

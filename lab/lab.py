@@ -213,10 +213,10 @@ def start_container(name, hvars):
          CONTAINER_IMAGE, "/sbin/init"], capture=True)
 
 
-def ssh_ok(port, key):
+def ssh_ok(port, key, user="root"):
     res = subprocess.run(["ssh", "-i", str(key), "-p", str(port), "-o", "BatchMode=yes",
                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                          "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "root@127.0.0.1", "true"],
+                          "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", f"{user}@127.0.0.1", "true"],
                          capture_output=True, timeout=30, check=False)
     return res.returncode == 0
 

@@ -628,6 +628,22 @@ def hardening_interactive_homes(passwd, uid_min=1000):
     return sorted(homes)
 
 
+def hardening_home_mode_fixes(find_lines):
+    """Mode changes for the lines ``TYPE DEPTH PATH`` that ``find -printf '%y %d %p\\n'`` printed for files of
+    interactive homes (R50): every entry loses group write and all access for others (0750 or less); regular
+    dot files directly in a home (depth 1, the user initialization files) also lose group execute (0740 or
+    less). Malformed lines are ignored. Returns [{path, mode}] in input order."""
+    fixes = []
+    for line in find_lines or []:
+        parts = str(line).split(" ", 2)
+        if len(parts) != 3 or not parts[2]:
+            continue
+        kind, depth, path = parts
+        init_file = kind == "f" and depth == "1" and path.rstrip("/").rsplit("/", 1)[-1].startswith(".")
+        fixes.append({"path": path, "mode": "g-wx,o-rwx" if init_file else "g-w,o-rwx"})
+    return fixes
+
+
 class FilterModule(object):
     """sovereign.cluster hardening filters."""
 
@@ -638,4 +654,5 @@ class FilterModule(object):
             "hardening_active_rules": hardening_active_rules,
             "hardening_sysctl_vendor_overrides": hardening_sysctl_vendor_overrides,
             "hardening_interactive_homes": hardening_interactive_homes,
+            "hardening_home_mode_fixes": hardening_home_mode_fixes,
         }

@@ -22,7 +22,8 @@ def sysctl_map(plan):
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {"hardening_plan", "hardening_node_roles", "hardening_active_rules",
-                                             "hardening_sysctl_vendor_overrides", "hardening_interactive_homes"}
+                                             "hardening_sysctl_vendor_overrides", "hardening_interactive_homes",
+                                             "hardening_home_mode_fixes"}
 
 
 @pytest.mark.parametrize("groups,expected", [
@@ -342,3 +343,18 @@ def test_reference_scanner_disagreements_are_recorded_when_asked():
     assert hardening_plan({"level": "minimal", "record_scanner_disagreements": True})["deviations"] == []
     assert not [d for d in hardening_plan({"level": "intermediary"})["deviations"]
                 if d["source"] == "reference scanner check"]
+
+
+def test_home_mode_fixes_narrow_everything_and_init_files_more():
+    from ansible_collections.sovereign.cluster.plugins.filter.hardening import hardening_home_mode_fixes
+    lines = ["d 0 /home/u1", "f 1 /home/u1/.bashrc", "d 1 /home/u1/.config", "f 1 /home/u1/data",
+             "f 2 /home/u1/sub/.hidden", "f 1 /home/u1/my file", "garbage", ""]
+    assert hardening_home_mode_fixes(lines) == [
+        {"path": "/home/u1", "mode": "g-w,o-rwx"},
+        {"path": "/home/u1/.bashrc", "mode": "g-wx,o-rwx"},
+        {"path": "/home/u1/.config", "mode": "g-w,o-rwx"},
+        {"path": "/home/u1/data", "mode": "g-w,o-rwx"},
+        {"path": "/home/u1/sub/.hidden", "mode": "g-w,o-rwx"},
+        {"path": "/home/u1/my file", "mode": "g-w,o-rwx"},
+    ]
+    assert hardening_home_mode_fixes(None) == []
