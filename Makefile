@@ -42,8 +42,9 @@ $(COLLECTION_LINK):
 setup: deps venv $(COLLECTION_LINK)
 	mkdir -p $(SOVEREIGN_TOOL_HOME)
 
-images: setup  ## build the cached podman and VM base images when missing
+images: setup  ## build the cached podman and VM base images when missing, then check container name resolution
 	$(PY) lab/lab.py images
+	$(PY) lab/lab.py netcheck
 
 lab-up: images
 	$(PY) lab/lab.py up
