@@ -19,7 +19,7 @@ export SOVEREIGN_TOOL_HOME := $(CURDIR)/build/home
 COLLECTION_LINK := build/collections/ansible_collections/sovereign/cluster
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help deps venv setup images lab lab-up lab-down lab-prepare site test lint sanity unit integration molecule molecule-vm bench bench-hardening clean
+.PHONY: help deps venv setup images k8s-build k8s-build-all lab lab-up lab-down lab-prepare site test lint sanity unit integration molecule molecule-vm bench bench-hardening clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -45,6 +45,15 @@ setup: deps venv $(COLLECTION_LINK)
 images: setup  ## build the cached podman and VM base images when missing, then check container name resolution
 	$(PY) lab/lab.py images
 	$(PY) lab/lab.py netcheck
+
+# Kubernetes from its source modules, cached by version under $(SOVEREIGN_CACHE)/kubernetes (a cache hit
+# takes a second). The suite needs kube-apiserver, kube-controller-manager, kube-scheduler, kubeadm, etcd
+# and helm; k8s-build-all adds kubelet, kube-proxy and kubectl (the lab's mirror).
+k8s-build: setup
+	$(PY) lab/k8s_build.py build --only suite
+
+k8s-build-all: setup
+	$(PY) lab/k8s_build.py build
 
 lab-up: images
 	$(PY) lab/lab.py up
@@ -85,7 +94,7 @@ sanity: setup
 unit: setup
 	$(PYTEST) -n 2 --dist loadfile tests/unit
 
-integration: images
+integration: images k8s-build
 	$(PYTEST) -n 2 --dist loadfile tests/integration
 
 molecule: images

@@ -28,3 +28,18 @@ def test_every_role_has_argument_specs(repo_dir):
     for role in roles:
         spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
         assert "main" in spec["argument_specs"], role.name
+
+
+def test_kubernetes_version_is_the_one_built_and_tested(repo_dir):
+    """One version in one place: lab/k8s_build.py pins it, both roles default to it, their specs say it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("k8s_build", repo_dir / "lab" / "k8s_build.py")
+    k8s_build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(k8s_build)
+    pinned = k8s_build.VERSIONS["kubernetes"]
+    for role in ("kubernetes_control_plane", "kubernetes_node"):
+        defaults = yaml.safe_load((repo_dir / "roles" / role / "defaults" / "main.yml").read_text())
+        argspec = yaml.safe_load((repo_dir / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        assert str(defaults["kubernetes_version"]) == pinned, role
+        assert str(argspec["argument_specs"]["main"]["options"]["kubernetes_version"]["default"]) == pinned, role

@@ -218,7 +218,7 @@ def test_etcd_tls_uses_the_anssi_suites(cluster):
 
 
 def test_kubernetes_version(cluster):
-    assert cluster["kubernetesVersion"] == "v1.33.5"
+    assert cluster["kubernetesVersion"] == "v1.36.3"
 
 
 def test_images_come_from_the_mirror(cluster):
