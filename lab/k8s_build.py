@@ -17,6 +17,8 @@ air-gapped mirror (kubernetes_node_artifact_base_url), so the lab is its own mir
     $SOVEREIGN_CACHE/kubernetes/release/v<k8s>/bin/linux/amd64/<binary>      (+ <binary>.sha256)
     $SOVEREIGN_CACHE/kubernetes/etcd/v<etcd>/etcd, etcdctl                   (+ .sha256)
     $SOVEREIGN_CACHE/kubernetes/helm/v<helm>/helm                            (+ .sha256)
+    $SOVEREIGN_CACHE/kubernetes/vcluster/v<chart>/vcluster-<chart>.tgz       (+ .sha256), helm package of the
+                                                                             module's chart/ folder
     $SOVEREIGN_CACHE/kubernetes/build-<k8s>.json                             what was built, how long, sizes
 
 The one place the versions live is VERSIONS below; the roles' default kubernetes_version is checked
@@ -39,6 +41,10 @@ VERSIONS = {
     # every k8s.io staging module at the release that matches kubernetes 1.x.y: v0.x.y
     "etcd": "3.6.16",
     "helm": "4.3.2",
+    # the vCluster Helm chart, from the chart/ folder of the github.com/loft-sh/vcluster module (v0.36.1 is the
+    # newest release the module proxy serves here; v0.37.0-rc.1, whose values schema is in ../shared/fixtures,
+    # and v0.35.x are not served)
+    "vcluster": "0.36.1",
 }
 ARCH = "amd64"
 K8S_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubeadm",
@@ -49,9 +55,10 @@ STAGING = ["api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-r
            "dynamic-resource-allocation", "endpointslice", "externaljwt", "kms", "kube-aggregator",
            "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "metrics",
            "mount-utils", "pod-security-admission", "streaming"]
-ALL_BINARIES = K8S_BINARIES + ["etcd", "etcdctl", "helm"]
+ALL_BINARIES = K8S_BINARIES + ["etcd", "etcdctl", "helm", "vcluster-chart"]
 # What the test suite needs (the rest waits for the lab): tests/integration/k8s and the vCluster tests.
-SUITE_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubeadm", "etcd", "etcdctl", "helm"]
+SUITE_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubeadm", "etcd", "etcdctl", "helm",
+                  "vcluster-chart"]
 BUILD_TAGS = "selinux,notest,grpcnotrace"
 
 CACHE = Path(os.environ.get("SOVEREIGN_CACHE", "/var/cache/sovereign-cluster"))
@@ -74,6 +81,11 @@ def helm_dir(version=None):
     return ROOT / "helm" / f"v{version or VERSIONS['helm']}"
 
 
+def vcluster_chart_path(version=None):
+    version = version or VERSIONS["vcluster"]
+    return ROOT / "vcluster" / f"v{version}" / f"vcluster-{version}.tgz"
+
+
 def binary_path(name):
     if name in K8S_BINARIES:
         return release_dir() / name
@@ -81,6 +93,8 @@ def binary_path(name):
         return etcd_dir() / name
     if name == "helm":
         return helm_dir() / "helm"
+    if name == "vcluster-chart":
+        return vcluster_chart_path()
     raise SystemExit(f"k8s_build: unknown binary {name!r}; one of {K8S_BINARIES + ['etcd', 'etcdctl', 'helm']}")
 
 
@@ -183,8 +197,35 @@ def build_helm(work):
     return {"helm": publish(gobin / "helm", helm_dir() / "helm")}
 
 
+def build_vcluster_chart(work):
+    """`helm package` of chart/ in the github.com/loft-sh/vcluster module at the pinned version."""
+    version = VERSIONS["vcluster"]
+    res = subprocess.run([shutil.which("go", path=go_env()["PATH"]), "mod", "download", "-json",
+                          f"github.com/loft-sh/vcluster@v{version}"], cwd=work, env=go_env(), capture_output=True,
+                         text=True, check=False)
+    info = json.loads(res.stdout or "{}")
+    if res.returncode != 0 or "Dir" not in info:
+        raise SystemExit(f"k8s_build: github.com/loft-sh/vcluster@v{version} not downloadable: "
+                         f"{info.get('Error') or res.stderr.strip()}")
+    chart = work / "vcluster-chart" / "vcluster"
+    shutil.copytree(Path(info["Dir"]) / "chart", chart)
+    for path in [chart, *chart.rglob("*")]:  # the module cache is read-only
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    out = work / "vcluster-out"
+    out.mkdir()
+    subprocess.run([str(binary_path("helm")), "package", str(chart), "--version", version, "--app-version", version,
+                    "--destination", str(out)], check=True, env=dict(os.environ, HELM_CACHE_HOME=str(work / "helm-cache"),
+                                                                       HELM_CONFIG_HOME=str(work / "helm-config"),
+                                                                       HELM_DATA_HOME=str(work / "helm-data")))
+    return {"vcluster-chart": publish(out / f"vcluster-{version}.tgz", vcluster_chart_path())}
+
+
 def version_of(name):
     path = binary_path(name)
+    if name == "vcluster-chart":
+        res = subprocess.run([str(binary_path("helm")), "show", "chart", str(path)], capture_output=True, text=True,
+                             timeout=60)
+        return next((line for line in res.stdout.splitlines() if line.startswith("version:")), res.stderr.strip())
     args = {"kubectl": ["version", "--client"], "kubeadm": ["version", "-o", "short"], "etcd": ["--version"],
             "etcdctl": ["version"], "helm": ["version", "--short"]}.get(name, ["--version"])
     res = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=60)
@@ -192,6 +233,8 @@ def version_of(name):
 
 
 def expected_version(name):
+    if name == "vcluster-chart":
+        return f"version: {VERSIONS['vcluster']}"
     if name in K8S_BINARIES:
         return f"v{VERSIONS['kubernetes']}"
     if name in ("etcd", "etcdctl"):
@@ -220,8 +263,9 @@ def cmd_build(args):
     wanted_k8s = [n for n in K8S_BINARIES if n in wanted]
     want_etcd = "etcd" in wanted or "etcdctl" in wanted
     want_helm = "helm" in wanted
+    want_chart = "vcluster-chart" in wanted
     timings = {}
-    if wanted_k8s or want_etcd or want_helm:
+    if wanted_k8s or want_etcd or want_helm or want_chart:
         if shutil.which("go", path=go_env()["PATH"]) is None:
             raise SystemExit("k8s_build: no go command on PATH or in $SOVEREIGN_GO_ROOT/bin (default /usr/local/go): "
                              "install Go 1.26 and retry")
@@ -229,7 +273,8 @@ def cmd_build(args):
             work = Path(tmp)
             for label, wanted, fn in (("etcd", want_etcd, lambda: build_etcd(work)),
                                       ("kubernetes", wanted_k8s, lambda: build_kubernetes(wanted_k8s, work)),
-                                      ("helm", want_helm, lambda: build_helm(work))):
+                                      ("helm", want_helm, lambda: build_helm(work)),
+                                      ("vcluster-chart", want_chart, lambda: build_vcluster_chart(work))):
                 if wanted:
                     t = time.monotonic()
                     fn()
