@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the vcluster_tenant role: validate ``sovereign_tenants`` and render what the role applies.
+"""Filters of the vcluster_tenant and vault_transit roles: validate ``sovereign_tenants``, name and render.
 
-The logic is in ``plugins/module_utils/tenant_manifests.py`` (pure functions, unit tested); these
-filters only turn its errors into AnsibleFilterError, so a bad catalog fails before anything changes.
+The logic is in ``plugins/module_utils/tenant_manifests.py`` and ``plugins/module_utils/tenant_names.py``
+(pure functions, unit tested); these filters only turn its errors into AnsibleFilterError, so a bad
+catalog fails before anything changes.
 
 Filters:
   - C(tenant_validate(tenants, settings)) returns the tenants unchanged, or fails listing every error,
@@ -13,6 +14,10 @@ Filters:
   - C(vcluster_values_validate(values, schema_path, tenant)) returns C(values) when they validate against the
     chart's JSON Schema (draft 2020-12) and fallbackDns is not the public 8.8.8.8, or fails naming the tenant and
     each path.
+  - C(tenant_names(tenant, settings)) returns every name derived from one tenant (namespace, transit key,
+    transit key policy, tenant policy, AppRole, KV paths); the one owner of those names.
+  - C(transit_key_list(keys, tenants, settings)) returns vault_transit's keys (declared, then one per tenant)
+    with their policy and AppRole names, or fails naming every name two tenants or keys would share.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +32,7 @@ from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_manifests
     validate_tenants,
     vcluster_values_errors,
 )
+from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_names as naming
 
 
 def tenant_validate(tenants, settings=None):
@@ -62,6 +68,23 @@ def vcluster_values_validate(values, schema_path, tenant=None):
     return values
 
 
+def tenant_names(tenant, settings=None):
+    """Every name derived from ``tenant`` (a mapping with ``name``, or the name)."""
+    name = tenant.get("name") if isinstance(tenant, dict) else tenant
+    if not isinstance(name, str) or not name:
+        raise AnsibleFilterError("tenant_names needs a tenant with a name (a DNS-1123 label), got %r" % (tenant,))
+    return naming.tenant_names(name, settings)
+
+
+def transit_key_list(keys, tenants=None, settings=None):
+    """vault_transit's key list; AnsibleFilterError naming every shared name otherwise."""
+    try:
+        return naming.transit_keys(keys, tenants, settings)
+    except ValueError as exc:
+        raise AnsibleFilterError("vault_transit_keys and the tenants are refused, nothing was changed:\n- "
+                                 + str(exc).replace("\n", "\n- "))
+
+
 class FilterModule(object):
     """sovereign.cluster tenant filters."""
 
@@ -70,4 +93,6 @@ class FilterModule(object):
             "tenant_validate": tenant_validate,
             "tenant_plan": tenant_plan_filter,
             "vcluster_values_validate": vcluster_values_validate,
+            "tenant_names": tenant_names,
+            "transit_key_list": transit_key_list,
         }

@@ -7,7 +7,9 @@ hands in ``sovereign_tenants`` and the role settings; these functions answer wit
 
 * :func:`validate_tenants` - every error at once, each naming ``sovereign_tenants[i].field`` (and
   the tenant) and the fix; cross-tenant checks reuse
-  :func:`~ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac.check_tenant_catalog`;
+  :func:`~ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac.check_tenant_catalog`
+  and :func:`~ansible_collections.sovereign.cluster.plugins.module_utils.tenant_names.name_collisions`
+  (every tenant-derived name is named there, by ``tenant_names``, and nowhere else);
 * :func:`tenant_plan` - per tenant: the host namespace objects (Namespace with PSA ``restricted``,
   ResourceQuota, LimitRange, NetworkPolicies), the vCluster ``vcluster.yaml`` values, the
   ``tenant_rbac`` declaration and the Vault key, policy and KV path;
@@ -28,6 +30,11 @@ from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac impo
     DEFAULT_TENANT_LABEL,
     check_tenant_catalog,
     dns_label_error,
+)
+from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_names import (
+    NAME_DEFAULTS,
+    name_collisions,
+    tenant_names,
 )
 
 try:
@@ -56,8 +63,8 @@ QUOTA_KEYS = frozenset(["cpu", "memory", "storage", "gpu", "mig", "pods", "persi
 LIMIT_KEYS = frozenset(["default_cpu", "default_memory", "default_request_cpu", "default_request_memory",
                         "max_cpu", "max_memory"])
 
-DEFAULT_SETTINGS = {
-    "namespace_prefix": "tenant-",
+# The settings that shape names (namespace, policy and KV prefixes) have their one default in tenant_names.
+DEFAULT_SETTINGS = dict(NAME_DEFAULTS, **{
     "tenant_label": DEFAULT_TENANT_LABEL,
     "zone_label": "sovereign.cluster/zone",
     "node_pool_label": "sovereign.cluster/node-pool",
@@ -70,11 +77,9 @@ DEFAULT_SETTINGS = {
     "oidc_group_prefix": "",
     "transit_mount": "transit",
     "kv_mount": "secret",
-    "kv_path_prefix": "tenants",
-    "vault_policy_prefix": "tenant-",
     "vault_defaults": {"auto_rotate_period": "30d"},
     "values_overrides": {},
-}
+})
 
 
 def settings_with_defaults(settings):
@@ -87,8 +92,8 @@ def settings_with_defaults(settings):
 
 
 def tenant_namespace(name, settings):
-    """The tenant's host namespace: ``<namespace_prefix><name>``."""
-    return "%s%s" % (settings["namespace_prefix"], name)
+    """The tenant's host namespace, as :func:`tenant_names.tenant_names` names it."""
+    return tenant_names(name, settings)["namespace"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +302,9 @@ def validate_tenants(tenants, settings=None):
     Per tenant: names, zone, isolation, quotas, limits, network rules, subjects, Vault settings.
     Across tenants: unique names, a dedicated node pool belongs to one tenant, no namespace or
     service account reaches another tenant, separation of duties
-    (:func:`tenant_rbac.check_tenant_catalog`), and the site's DNS set when a tenant is present.
+    (:func:`tenant_rbac.check_tenant_catalog`), no derived name (namespace, Vault key, policy,
+    AppRole, KV path) shared by two tenants (:func:`tenant_names.name_collisions`), and the site's
+    DNS set when a tenant is present.
     """
     settings = settings_with_defaults(settings)
     if tenants is None:
@@ -328,6 +335,8 @@ def validate_tenants(tenants, settings=None):
         settings["tenant_label"])
     for message in catalog_errors + [r["message"] for r in refusals]:
         errors.append(re.sub(r"^tenants\[", FIELD + "[", message))
+    # Names two tenants would share (a name declared twice is check_tenant_catalog's error above).
+    errors.extend(name_collisions(tenants, settings, duplicates=False))
     if any(t.get("state", "present") == "present" for t in tenants):
         errors.extend(fallback_dns_errors(settings.get("fallback_dns")))
     return errors
@@ -595,17 +604,17 @@ def rbac_bindings(tenant, settings):
 
 
 def vault_names(tenant, settings):
-    name = tenant["name"]
-    return {"transit_key": "tenant-%s" % name,
-            "policy_name": "%s%s" % (settings["vault_policy_prefix"], name),
-            "kv_path": "%s/%s/kubeconfig" % (settings["kv_path_prefix"], name)}
+    """The tenant's Vault names in the plan, as :func:`tenant_names.tenant_names` names them."""
+    names = tenant_names(tenant, settings)
+    return {"transit_key": names["transit_key"], "policy_name": names["vcluster_policy"],
+            "kv_prefix": names["kv_prefix"], "kv_path": names["kv_path"]}
 
 
 def vault_policy_hcl(tenant, settings):
     """The tenant's Vault policy: use its own transit key and read its own KV entries, nothing else."""
     names = vault_names(tenant, settings)
     transit, kv = settings["transit_mount"], settings["kv_mount"]
-    prefix = "%s/%s" % (settings["kv_path_prefix"], tenant["name"])
+    prefix = names["kv_prefix"]
     return "\n".join([
         '# tenant %s (zone %s), rendered by sovereign.cluster.vcluster_tenant' % (tenant["name"], tenant["zone"]),
         'path "%s/encrypt/%s" {\n  capabilities = ["update"]\n}' % (transit, names["transit_key"]),
