@@ -17,6 +17,14 @@ options:
       - When neither O(kubeconfig) nor O(host) is set, C($KUBECONFIG) or C(~/.kube/config) is used, and inside a pod the
         pod's service account.
       - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
+      - Its secrets are never logged or returned, whether it is a dictionary, a file or the default file - in each
+        user the C(token), C(password), C(client-key-data), the content of C(tokenFile), the tokens and secrets of
+        C(auth-provider.config) (C(id-token), C(refresh-token), C(access-token), C(client-secret)) and every
+        C(exec.env) value, and a password in a C(server) or C(proxy-url) URL. The option is C(no_log) so that
+        Ansible hides it whole until the module has read those secrets; after that only they are masked, and
+        C(invocation) shows the rest of a dictionary kubeconfig.
+      - A task that passes a kubeconfig dictionary should still set C(no_log), because Ansible itself shows a task's
+        loop items and its templating errors, which the module cannot mask.
     type: raw
   context:
     description:

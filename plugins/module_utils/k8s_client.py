@@ -3,8 +3,9 @@
 """Shared Kubernetes client options and a small adapter over the official ``kubernetes`` client.
 
 Modules take :data:`K8S_AUTH_ARGSPEC` (documented by the ``sovereign.cluster.k8s_auth`` doc
-fragment, the way kubernetes.core does with ``k8s_auth_options``), call
-:func:`build_api_client`, and talk to the API only through :class:`KubernetesObjectsAdapter`,
+fragment, the way kubernetes.core does with ``k8s_auth_options``), call :func:`redact_k8s_auth`
+right after ``AnsibleModule()``, then :func:`build_api_client`, and talk to the API only through
+:class:`KubernetesObjectsAdapter`,
 which takes and returns plain dicts. Keeping every client call here lets the planners stay pure,
 and keeps the same code path for a real API server and for the test emulator.
 
@@ -18,11 +19,24 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
 import json
+import logging
 import os
+import re
 import traceback
 
 from ansible.module_utils.basic import env_fallback
+
+from urllib.parse import urlsplit
+
+try:
+    import yaml
+    _YAML_ERRORS = (yaml.YAMLError,)
+except ImportError:  # a dependency of the kubernetes client; without it the module fails on HAS_KUBERNETES
+    yaml = None
+    _YAML_ERRORS = ()
 
 try:
     from kubernetes import client as k8s_client
@@ -43,7 +57,9 @@ except ImportError:
 
 
 K8S_AUTH_ARGSPEC = dict(
-    kubeconfig=dict(type="raw", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    # no_log: AnsibleModule logs its "Invoked with" line to syslog, and fails on a bad argument, before a module can
+    # add the kubeconfig's secrets to no_log_values; redact_k8s_auth() then narrows the masking to those secrets.
+    kubeconfig=dict(type="raw", no_log=True, fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
     context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
     host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
     api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
@@ -57,6 +73,11 @@ K8S_AUTH_ARGSPEC = dict(
 
 _IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
+# Keys of a kubeconfig user (at any depth: auth-provider config, future fields) whose value is a secret.
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|key-data|credential", re.IGNORECASE)
+_BASE64_SECRET_KEYS = ("client-key-data",)  # also masked decoded: the client writes the decoded key to a temp file
+_SECRET_FILE_KEYS = ("tokenFile",)  # a path whose content is the secret
+
 
 class K8sClientError(Exception):
     """A connection, configuration or API error, with a message that is safe to show (no secrets)."""
@@ -66,18 +87,171 @@ class K8sClientError(Exception):
         self.status = status
 
 
-def build_configuration(params):
+def kubeconfig_secrets(kubeconfig):
+    """Every secret value of a kubeconfig given as a dict, or as a path (or ':'-separated paths) to files.
+
+    Secrets are, in each ``users[].user``: ``token``, ``password``, ``client-key-data`` (also decoded),
+    the content of ``tokenFile``, every ``auth-provider.config`` value whose key names a token or secret
+    (``id-token``, ``refresh-token``, ``access-token``, ``client-secret``), every ``exec.env[].value``; and
+    the password of a ``server`` or ``proxy-url`` URL. Certificates, CA data, names and URLs are not secret.
+    A file that cannot be read or parsed adds nothing (loading it then fails without quoting it).
+    """
+    secrets = set()
+    for document in _kubeconfig_documents(kubeconfig):
+        for entry in _entries(document, "users"):
+            _collect_user_secrets(entry.get("user"), secrets)
+        for entry in _entries(document, "clusters"):
+            cluster = entry.get("cluster") if isinstance(entry.get("cluster"), dict) else {}
+            for key in ("server", "proxy-url"):
+                _add(secrets, _url_password(cluster.get(key)))
+    return secrets
+
+
+def default_kubeconfig_paths(params):
+    """The kubeconfig files :func:`build_configuration` reads when ``kubeconfig`` is not set (may not exist)."""
+    if params.get("kubeconfig") or (params.get("host") and not params.get("context")):
+        return []
+    return [os.path.expanduser(path) for path in os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)
+            if path]
+
+
+def redact_k8s_auth(module):
+    """Mask every Kubernetes credential of the module's connection options in all it returns and logs.
+
+    Call it right after ``AnsibleModule()``. Ansible has masked every value of the ``no_log`` kubeconfig (names,
+    URLs, ``v1`` ...) so far; this replaces those by the kubeconfig's secrets (:func:`kubeconfig_secrets`, for a
+    dict, a file, or the default file), plus ``api_key``, the in-cluster token and passwords in ``host``/``proxy``.
+    """
+    params = module.params
+    kept = set()
+    for name, options in module.argument_spec.items():
+        if options.get("no_log") and name != "kubeconfig":
+            kept.update(_leaf_strings(params.get(name)))
+    module.no_log_values.difference_update(_leaf_strings(params.get("kubeconfig")) - kept)
+    secrets = kubeconfig_secrets(params.get("kubeconfig"))
+    secrets.update(kubeconfig_secrets(os.pathsep.join(default_kubeconfig_paths(params))))
+    if not params.get("kubeconfig") and not params.get("host"):
+        secrets.update(_file_secret(_IN_CLUSTER_TOKEN))
+    _add(secrets, params.get("api_key"))
+    for name in ("host", "proxy"):
+        _add(secrets, _url_password(params.get(name)))
+    module.no_log_values.update(secrets)
+    return secrets
+
+
+def _kubeconfig_documents(kubeconfig):
+    if isinstance(kubeconfig, dict):
+        return [kubeconfig]
+    if not isinstance(kubeconfig, str) or not kubeconfig or yaml is None:
+        return []
+    documents = []
+    for path in kubeconfig.split(os.pathsep):
+        try:
+            with open(os.path.expanduser(path), "rb") as stream:
+                document = yaml.safe_load(stream)
+        except (IOError, OSError, ValueError) + _YAML_ERRORS:
+            continue
+        if isinstance(document, dict):
+            documents.append(document)
+    return documents
+
+
+def _entries(document, section):
+    return [entry for entry in document.get(section) or [] if isinstance(entry, dict)]
+
+
+def _collect_user_secrets(user, secrets):
+    if not isinstance(user, dict):
+        return
+    for key, value in user.items():
+        if key == "exec" and isinstance(value, dict):
+            for variable in value.get("env") or []:
+                if isinstance(variable, dict):
+                    _add(secrets, variable.get("value"))
+        elif key in _SECRET_FILE_KEYS:
+            secrets.update(_file_secret(value))
+        elif _SECRET_KEY.search(str(key)):
+            secrets.update(_leaf_strings(value))
+            if key in _BASE64_SECRET_KEYS and isinstance(value, str):
+                _add(secrets, _decoded(value))
+        elif isinstance(value, (dict, list)):
+            for item in value if isinstance(value, list) else [value]:
+                _collect_user_secrets(item, secrets)
+
+
+def _leaf_strings(value):
+    """Every string (and number) inside ``value``, as Ansible collects the values of a ``no_log`` option."""
+    if isinstance(value, bool) or value is None:
+        return set()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, set)):
+        return set().union(*(_leaf_strings(item) for item in value)) if value else set()
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return {text} if text else set()
+
+
+def _add(secrets, value):
+    if isinstance(value, str) and value.strip():
+        secrets.add(value)
+
+
+def _url_password(url):
+    try:
+        return urlsplit(url).password if isinstance(url, str) and "@" in url else None
+    except ValueError:
+        return None
+
+
+def _decoded(data):
+    try:
+        return base64.b64decode(data.encode("ascii"), validate=False).decode("utf-8").strip()
+    except (binascii.Error, ValueError, UnicodeError):
+        return None
+
+
+def _file_secret(path):
+    try:
+        with open(os.path.expanduser(path), "r") as stream:
+            content = stream.read(65536).strip()
+    except (IOError, OSError, TypeError, ValueError, UnicodeError):
+        return set()
+    return {content} if content else set()
+
+
+class _ClientLogCapture(logging.Handler):
+    """Keeps what the kubernetes client logs while loading a kubeconfig (an exec plugin's stderr, for one).
+
+    Without a handler Python prints it to the module's stderr, which Ansible's masking never sees."""
+
+    def __init__(self):
+        super(_ClientLogCapture, self).__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # a broken log call must not break the module
+            self.messages.append(str(record.msg))
+
+
+def build_configuration(params, client_warnings=None):
     """A ``kubernetes.client.Configuration`` from the module's connection options.
 
     Order: ``kubeconfig`` (path, ':'-separated paths, or a dict) with ``context``; else the
     default kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``) unless ``host`` is given; else the
     in-cluster service account. ``host``, ``api_key``, ``validate_certs``, ``ca_cert``,
     ``client_cert``, ``client_key`` and ``proxy`` then override what the kubeconfig said.
+    What the client logs while loading goes to ``client_warnings`` (a list), for the module to
+    warn through Ansible's masking, instead of to stderr.
     """
     if not HAS_KUBERNETES:
         raise K8sClientError("the kubernetes Python library is required: pip install kubernetes")
     configuration = k8s_client.Configuration()
     kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
+    capture = _ClientLogCapture()
+    root = logging.getLogger()
+    root.addHandler(capture)
     try:
         if isinstance(kubeconfig, dict):
             k8s_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration,
@@ -94,10 +268,20 @@ def build_configuration(params):
         raise K8sClientError("kubeconfig/context: cannot load the Kubernetes client configuration (%s): set "
                              "kubeconfig to a readable file and context to one of its contexts, or set host and "
                              "api_key" % exc)
+    except _YAML_ERRORS as exc:  # its message quotes the offending line of the file: name only its position
+        mark = getattr(exc, "problem_mark", None)
+        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
+        raise K8sClientError("kubeconfig: the file is not valid YAML%s: fix it or point kubeconfig to another file"
+                             % where)
+    finally:
+        root.removeHandler(capture)
+        if client_warnings is not None:
+            client_warnings.extend("kubernetes client: %s" % message for message in capture.messages)
     if host:
         configuration.host = host
     if params.get("api_key"):
         configuration.api_key = {"BearerToken": "Bearer %s" % params["api_key"]}
+        configuration.refresh_api_key_hook = None  # the kubeconfig's hook would put its own token back
     if params.get("validate_certs") is not None:
         configuration.verify_ssl = params["validate_certs"]
     for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"),
@@ -107,9 +291,9 @@ def build_configuration(params):
     return configuration
 
 
-def build_api_client(params):
+def build_api_client(params, client_warnings=None):
     """A ready ``kubernetes.client.ApiClient`` (see :func:`build_configuration`)."""
-    return k8s_client.ApiClient(build_configuration(params))
+    return k8s_client.ApiClient(build_configuration(params, client_warnings))
 
 
 def _api_error(exc, what):

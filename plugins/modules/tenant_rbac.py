@@ -336,11 +336,12 @@ errors:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_rbac as rbac
 from ansible_collections.sovereign.cluster.plugins.module_utils.k8s_client import (
     HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8S_AUTH_ARGSPEC, K8sClientError, KubernetesObjectsAdapter,
-    build_api_client)
+    build_api_client, redact_k8s_auth)
 
 MANAGED_KINDS = ("ClusterRole", "Role", "RoleBinding")
 
@@ -434,8 +435,15 @@ def apply(adapter, changes, applied):
         applied.append({"action": change["action"], "ref": change["ref"]})
 
 
+def warn(module, warnings):
+    """Warn with the secrets masked: ansible-core 2.19 returns warnings as objects its masking does not enter."""
+    for warning in warnings:
+        module.warn(remove_values(warning, module.no_log_values))
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    redact_k8s_auth(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     params = module.params
@@ -448,13 +456,15 @@ def main():
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors, **result)
 
+    client_warnings = []  # what the client logged while loading the kubeconfig (masked like the rest)
     try:
-        adapter = KubernetesObjectsAdapter(build_api_client(params), request_timeout=params["request_timeout"])
+        adapter = KubernetesObjectsAdapter(build_api_client(params, client_warnings),
+                                           request_timeout=params["request_timeout"])
         changes, namespaces, refusals, errors, warnings = plan(adapter, spec)
     except K8sClientError as exc:
+        warn(module, client_warnings)
         module.fail_json(msg=str(exc), **result)
-    for warning in warnings:
-        module.warn(warning)
+    warn(module, client_warnings + warnings)
     result.update(namespaces=namespaces, refusals=refusals)
     if refusals:
         module.fail_json(msg="refused %d grant(s) for tenant %s, nothing changed: %s"
