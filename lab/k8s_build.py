@@ -41,6 +41,9 @@ VERSIONS = {
     # every k8s.io staging module at the release that matches kubernetes 1.x.y: v0.x.y
     "etcd": "3.6.16",
     "helm": "4.3.2",
+    # kubernetes.core 6.2 (the ansible 12 bundle) drives helm >=3,<4 only (`helm list --all` is gone in v4):
+    # the role's Helm task uses helm 3, packaging and `helm template` use helm 4
+    "helm3": "3.21.4",
     # the vCluster Helm chart, from the chart/ folder of the github.com/loft-sh/vcluster module (v0.36.1 is the
     # newest release the module proxy serves here; v0.37.0-rc.1, whose values schema is in ../shared/fixtures,
     # and v0.35.x are not served)
@@ -55,10 +58,10 @@ STAGING = ["api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-r
            "dynamic-resource-allocation", "endpointslice", "externaljwt", "kms", "kube-aggregator",
            "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "metrics",
            "mount-utils", "pod-security-admission", "streaming"]
-ALL_BINARIES = K8S_BINARIES + ["etcd", "etcdctl", "helm", "vcluster-chart"]
+ALL_BINARIES = K8S_BINARIES + ["etcd", "etcdctl", "helm", "helm3", "vcluster-chart"]
 # What the test suite needs (the rest waits for the lab): tests/integration/k8s and the vCluster tests.
 SUITE_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubeadm", "etcd", "etcdctl", "helm",
-                  "vcluster-chart"]
+                  "helm3", "vcluster-chart"]
 BUILD_TAGS = "selinux,notest,grpcnotrace"
 
 CACHE = Path(os.environ.get("SOVEREIGN_CACHE", "/var/cache/sovereign-cluster"))
@@ -93,6 +96,8 @@ def binary_path(name):
         return etcd_dir() / name
     if name == "helm":
         return helm_dir() / "helm"
+    if name == "helm3":
+        return helm_dir(VERSIONS["helm3"]) / "helm"
     if name == "vcluster-chart":
         return vcluster_chart_path()
     raise SystemExit(f"k8s_build: unknown binary {name!r}; one of {K8S_BINARIES + ['etcd', 'etcdctl', 'helm']}")
@@ -188,13 +193,14 @@ def build_etcd(work):
     return {n: publish(out / n, etcd_dir() / n) for n in ("etcd", "etcdctl")}
 
 
-def build_helm(work):
-    version = VERSIONS["helm"]
-    gobin = work / "gobin"
+def build_helm(work, name="helm"):
+    version = VERSIONS[name]
+    major = version.split(".")[0]
+    gobin = work / f"gobin-{name}"
     env = dict(go_env(), GOBIN=str(gobin), GOFLAGS="-buildvcs=false")  # go install pkg@v: no -mod flag
-    ldflags = f"-s -w -X helm.sh/helm/v4/internal/version.version=v{version}"
-    go(["install", "-trimpath", "-ldflags", ldflags, f"helm.sh/helm/v4/cmd/helm@v{version}"], work, env=env)
-    return {"helm": publish(gobin / "helm", helm_dir() / "helm")}
+    ldflags = f"-s -w -X helm.sh/helm/v{major}/internal/version.version=v{version}"
+    go(["install", "-trimpath", "-ldflags", ldflags, f"helm.sh/helm/v{major}/cmd/helm@v{version}"], work, env=env)
+    return {name: publish(gobin / "helm", binary_path(name))}
 
 
 def build_vcluster_chart(work):
@@ -227,7 +233,8 @@ def version_of(name):
                              timeout=60)
         return next((line for line in res.stdout.splitlines() if line.startswith("version:")), res.stderr.strip())
     args = {"kubectl": ["version", "--client"], "kubeadm": ["version", "-o", "short"], "etcd": ["--version"],
-            "etcdctl": ["version"], "helm": ["version", "--short"]}.get(name, ["--version"])
+            "etcdctl": ["version"], "helm": ["version", "--short"],
+            "helm3": ["version", "--short"]}.get(name, ["--version"])
     res = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=60)
     return (res.stdout + res.stderr).strip().splitlines()[0] if (res.stdout + res.stderr).strip() else ""
 
@@ -239,7 +246,7 @@ def expected_version(name):
         return f"v{VERSIONS['kubernetes']}"
     if name in ("etcd", "etcdctl"):
         return VERSIONS["etcd"]
-    return f"v{VERSIONS['helm']}"
+    return f"v{VERSIONS[name]}"
 
 
 def dir_size(path):
@@ -263,9 +270,10 @@ def cmd_build(args):
     wanted_k8s = [n for n in K8S_BINARIES if n in wanted]
     want_etcd = "etcd" in wanted or "etcdctl" in wanted
     want_helm = "helm" in wanted
+    want_helm3 = "helm3" in wanted
     want_chart = "vcluster-chart" in wanted
     timings = {}
-    if wanted_k8s or want_etcd or want_helm or want_chart:
+    if wanted_k8s or want_etcd or want_helm or want_helm3 or want_chart:
         if shutil.which("go", path=go_env()["PATH"]) is None:
             raise SystemExit("k8s_build: no go command on PATH or in $SOVEREIGN_GO_ROOT/bin (default /usr/local/go): "
                              "install Go 1.26 and retry")
@@ -274,6 +282,7 @@ def cmd_build(args):
             for label, wanted, fn in (("etcd", want_etcd, lambda: build_etcd(work)),
                                       ("kubernetes", wanted_k8s, lambda: build_kubernetes(wanted_k8s, work)),
                                       ("helm", want_helm, lambda: build_helm(work)),
+                                      ("helm3", want_helm3, lambda: build_helm(work, "helm3")),
                                       ("vcluster-chart", want_chart, lambda: build_vcluster_chart(work))):
                 if wanted:
                     t = time.monotonic()
@@ -289,8 +298,11 @@ def cmd_build(args):
     if args.measure_go_caches:
         modcache, gocache = go_cache_dirs()
         report["disk_bytes"].update({"go_mod_cache": dir_size(modcache), "go_build_cache": dir_size(gocache)})
-    if timings:
-        (ROOT / f"build-{VERSIONS['kubernetes']}.json").write_text(json.dumps(report, indent=2) + "\n")
+    if timings:  # what each build took, kept per part across partial builds
+        record = ROOT / f"build-{VERSIONS['kubernetes']}.json"
+        previous = json.loads(record.read_text()) if record.exists() else {}
+        report["seconds"] = dict(previous.get("seconds", {}), **timings)
+        record.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 

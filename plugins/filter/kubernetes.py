@@ -6,6 +6,8 @@ Filters:
   - C(kubelet_config(settings, node_fields, extra)) returns the hardened KubeletConfiguration (a dict);
     C(extra) may add fields, never replace a hardened one (it fails naming them).
   - C(kubelet_locked_fields(extra)) returns the hardened fields that C(extra) tries to set.
+  - C(k8s_drifted(desired, live)) returns the desired objects that are absent from C(live) (objects or
+    C(kubernetes.core.k8s_info) results) or differ from their live version (see module_utils/k8s_drift.py).
   - C(kubeadm_discovery_kubeconfig(join_data, cluster_name)) returns the discovery kubeconfig of a
     C(kubeadm join) with file discovery (cluster CA and bootstrap token), for control-plane and worker joins.
 """
@@ -16,6 +18,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.sovereign.cluster.plugins.module_utils.k8s_drift import drifted
 from ansible_collections.sovereign.cluster.plugins.module_utils.kubelet_config import (
     hardened_kubelet_config,
     locked_fields_set,
@@ -57,4 +60,5 @@ class FilterModule(object):
             "kubelet_config": kubelet_config,
             "kubelet_locked_fields": locked_fields_set,
             "kubeadm_discovery_kubeconfig": kubeadm_discovery_kubeconfig,
+            "k8s_drifted": drifted,
         }

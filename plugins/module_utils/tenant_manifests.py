@@ -79,7 +79,37 @@ DEFAULT_SETTINGS = dict(NAME_DEFAULTS, **{
     "kv_mount": "secret",
     "vault_defaults": {"auto_rotate_period": "30d"},
     "values_overrides": {},
+    # The vCluster control plane pod runs in the tenant's host namespace, so its requests and limits count
+    # against the tenant's ResourceQuota (the chart's default limit of 4Gi memory took whole quotas).
+    "control_plane_resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
+                                "limits": {"cpu": "1", "memory": "1Gi"}},
 })
+
+
+def control_plane_quota_errors(tenants, settings):
+    """Tenants whose cpu/memory quota cannot hold their own vCluster control plane (it runs in their namespace)."""
+    from ansible_collections.sovereign.cluster.plugins.module_utils.k8s_drift import quantity
+
+    errors = []
+    resources = settings["control_plane_resources"] or {}
+    for index, tenant in enumerate(tenants):
+        quotas = tenant.get("quotas") or {}
+        if tenant.get("state", "present") != "present":
+            continue
+        for key in ("cpu", "memory"):
+            if key not in quotas:
+                continue
+            needed = max(quantity(str((resources.get(kind) or {}).get(key, "0"))) or 0 for kind in ("requests", "limits"))
+            have = quantity(str(quotas[key]))
+            if have is not None and needed and have <= needed:
+                errors.append(
+                    "%s[%d].quotas.%s %s (tenant %r) cannot hold the tenant's own vCluster control plane, which runs in "
+                    "its namespace and uses %s %s (vcluster_tenant_control_plane_resources): raise the quota above it "
+                    "(room for the tenant's pods too) or lower vcluster_tenant_control_plane_resources"
+                    % (FIELD, index, key, quotas[key], tenant.get("name"), key,
+                       max(((resources.get(kind) or {}).get(key, "0") for kind in ("requests", "limits")),
+                           key=lambda v: quantity(str(v)) or 0)))
+    return errors
 
 
 def settings_with_defaults(settings):
@@ -337,6 +367,7 @@ def validate_tenants(tenants, settings=None):
         errors.append(re.sub(r"^tenants\[", FIELD + "[", message))
     # Names two tenants would share (a name declared twice is check_tenant_catalog's error above).
     errors.extend(name_collisions(tenants, settings, duplicates=False))
+    errors.extend(control_plane_quota_errors(tenants, settings))
     if any(t.get("state", "present") == "present" for t in tenants):
         errors.extend(fallback_dns_errors(settings.get("fallback_dns")))
     return errors
@@ -525,6 +556,18 @@ def _merge(base, override):
     return base
 
 
+# A non-root user for the vCluster control plane (the uid vCluster's own non-root guide uses).
+VCLUSTER_UID = 12345
+RESTRICTED_POD_SECURITY = {"runAsNonRoot": True, "runAsUser": VCLUSTER_UID, "runAsGroup": VCLUSTER_UID,
+                           "fsGroup": VCLUSTER_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def restricted_container_security():
+    """A container securityContext that Pod Security "restricted" admits."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+            "runAsUser": VCLUSTER_UID, "runAsGroup": VCLUSTER_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def render_vcluster_values(tenant, settings):
     """The chart values (``vcluster.yaml``) of the tenant's vCluster.
 
@@ -550,7 +593,14 @@ def render_vcluster_values(tenant, settings):
             "toHost": {"pods": {"enabled": True}},
             "fromHost": {"nodes": {"enabled": False}},
         },
-        "controlPlane": {"statefulSet": {"labels": {settings["tenant_label"]: tenant["name"]}}},
+        # The tenant's host namespace enforces Pod Security "restricted": the chart's defaults (syncer as root,
+        # no seccomp, capabilities kept) are refused there by the real PodSecurity admission, so the control
+        # plane runs as a non-root user with every container restricted, its init container included.
+        "controlPlane": {"statefulSet": {"labels": {settings["tenant_label"]: tenant["name"]},
+                                         "resources": copy.deepcopy(settings["control_plane_resources"]),
+                                         "security": {"podSecurityContext": dict(RESTRICTED_POD_SECURITY),
+                                                      "containerSecurityContext": restricted_container_security()}},
+                         "distro": {"k8s": {"securityContext": restricted_container_security()}}},
         "rbac": {"clusterRole": {"enabled": False}},
     }
     if tenant.get("isolation") == "dedicated":

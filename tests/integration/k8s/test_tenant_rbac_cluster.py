@@ -1,29 +1,18 @@
-"""tenant_rbac against a REAL Kubernetes API server (skipped unless KUBECONFIG is set).
+"""tenant_rbac against the real kube-apiserver of conftest.py (configured by kubernetes_control_plane).
 
-Nothing here can run in this lab (no kube-apiserver can be obtained, see LAB.md); the emulator
-tests in tests/unit/plugins/modules cover the API behaviour they can. On a real cluster these add
-what the emulator cannot show: the API server's defaulting of returned objects (the second run
-must still be unchanged), roleRef immutability (replace), and that the module's label selector and
-client-side filter agree.
-
-Run: KUBECONFIG=~/.kube/config [K8S_AUTH_CONTEXT=ctx] .venv/bin/python -m pytest tests/integration/k8s
-The credentials need rights on namespaces, roles, rolebindings and clusterroles. The tests create
-two throw-away namespaces and tenants named sovtest-<random>-a/b and delete them afterwards.
+What a real server adds over unit tests: the API server's defaulting of returned objects (the second run
+must still be unchanged), roleRef immutability (replace), RBAC authorisation of the module's own requests,
+and that the module's label selector and client-side filter agree. The tests create two throw-away
+namespaces and tenants named sovtest-<random>-a/b and delete them afterwards.
 """
 import copy
 import json
-import os
 import secrets
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("KUBECONFIG"),
-    reason="needs a real Kubernetes API server: set KUBECONFIG (and optionally K8S_AUTH_CONTEXT) to run",
-)
-
-kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes Python client is not installed")
+import kubernetes  # noqa: E402
 
 from ansible_collections.sovereign.cluster.plugins.modules import tenant_rbac  # noqa: E402
 
@@ -31,11 +20,8 @@ TENANT_LABEL = "sovereign.cluster/tenant"
 
 
 @pytest.fixture(scope="module")
-def api():
-    kubernetes.config.load_kube_config(context=os.environ.get("K8S_AUTH_CONTEXT"))
-    client = kubernetes.client.ApiClient()
-    yield kubernetes.client.CoreV1Api(client), kubernetes.client.RbacAuthorizationV1Api(client)
-    client.close()
+def api(k8s_api):
+    return k8s_api.core, k8s_api.rbac
 
 
 @pytest.fixture()
@@ -55,9 +41,9 @@ def tenants(api):
 
 
 @pytest.fixture()
-def run(capsys):
+def run(capsys, control_plane):
     def _run(check_mode=False, **args):
-        args.update(_ansible_check_mode=check_mode, _ansible_diff=True)
+        args.update(_ansible_check_mode=check_mode, _ansible_diff=True, kubeconfig=control_plane.admin_kubeconfig)
         capsys.readouterr()
         with patch_module_args(args):
             with pytest.raises(SystemExit):

@@ -115,7 +115,7 @@ def test_fallback_dns_required_and_never_public():
 
 
 def test_none_suboptions_from_the_argument_spec_are_ignored():
-    tenants = with_tenant(0, quotas={"cpu": None, "memory": "1Gi", "mig": None}, node_pool=None)
+    tenants = with_tenant(0, quotas={"cpu": None, "memory": "4Gi", "mig": None}, node_pool=None)
     assert FILTERS["tenant_validate"](tenants, SETTINGS) is tenants
 
 
