@@ -18,6 +18,8 @@ Filters:
     transit key policy, tenant policy, AppRole, KV paths); the one owner of those names.
   - C(transit_key_list(keys, tenants, settings)) returns vault_transit's keys (declared, then one per tenant)
     with their policy and AppRole names, or fails naming every name two tenants or keys would share.
+  - C(tenant_guardrails(settings)) returns the ValidatingAdmissionPolicy and its binding that refuse tenants any
+    change to the platform's NetworkPolicies in their namespaces (plugins/module_utils/tenant_guardrails.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,6 +35,7 @@ from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_manifests
     vcluster_values_errors,
 )
 from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_names as naming
+from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_guardrails import guardrail_manifests
 
 
 def tenant_validate(tenants, settings=None):
@@ -95,4 +98,5 @@ class FilterModule(object):
             "vcluster_values_validate": vcluster_values_validate,
             "tenant_names": tenant_names,
             "transit_key_list": transit_key_list,
+            "tenant_guardrails": guardrail_manifests,
         }

@@ -305,3 +305,28 @@ def test_the_apiservers_escalation_check_refuses_what_tenant_rbac_refuses(onboar
     result = run_module("tenant_rbac", module_args, tmp_path)
     assert result.get("failed") and "cluster-admin" in [r["rule"] for r in result["refusals"]], result
     assert control_plane.kubectl_run("-n", own, "get", "rolebinding", "x", check=False).returncode != 0
+
+
+def test_tenant_admin_cannot_touch_the_platforms_network_policies(onboarded, control_plane, k8s_api):
+    """RBAC lets alice manage NetworkPolicies in her namespace; the role's admission policy keeps the platform's."""
+    own = ns(A)
+    alice = SUBJECTS[A][0][1]
+    assert sar(k8s_api, alice, "delete", "networkpolicies", own, "networking.k8s.io")  # RBAC alone would allow it
+    as_alice = ["--as", alice["user"], "--as-group", alice["groups"][0]]
+    deleted = control_plane.kubectl_run("-n", own, "delete", "networkpolicy", "default-deny", *as_alice, check=False)
+    assert deleted.returncode != 0 and "is a platform guardrail" in deleted.stderr, deleted.stderr
+    unlabel = control_plane.kubectl_run("-n", own, "label", "networkpolicy", "default-deny",
+                                        "app.kubernetes.io/managed-by-", *as_alice, check=False)
+    assert unlabel.returncode != 0 and "is a platform guardrail" in unlabel.stderr, unlabel.stderr
+    claim = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "fake-platform", "labels": {"app.kubernetes.io/managed-by": "sovereign.cluster.vcluster_tenant"}},
+             "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    res = control_plane.kubectl_run("-n", own, "create", "-f", "-", "--dry-run=server", *as_alice,
+                                    input_text=json.dumps(claim), check=False)
+    assert res.returncode != 0 and "is a platform guardrail" in res.stderr, res.stderr
+    mine = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "alice-own"},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}}
+    res = control_plane.kubectl_run("-n", own, "create", "-f", "-", "--dry-run=server", *as_alice,
+                                    input_text=json.dumps(mine), check=False)
+    assert res.returncode == 0, res.stderr
+    assert k8s_api.networking.read_namespaced_network_policy("default-deny", own).metadata.name == "default-deny"
