@@ -145,7 +145,7 @@ def cached(dest):
 
 
 def k8s_ldflags(version):
-    major, minor, _ = version.split(".")
+    major, minor = version.split(".")[:2]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     flags = ["-s", "-w"]
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
@@ -219,10 +219,10 @@ def build_vcluster_chart(work):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     out = work / "vcluster-out"
     out.mkdir()
+    helm_env = dict(os.environ, HELM_CACHE_HOME=str(work / "helm-cache"), HELM_CONFIG_HOME=str(work / "helm-config"),
+                    HELM_DATA_HOME=str(work / "helm-data"))
     subprocess.run([str(binary_path("helm")), "package", str(chart), "--version", version, "--app-version", version,
-                    "--destination", str(out)], check=True, env=dict(os.environ, HELM_CACHE_HOME=str(work / "helm-cache"),
-                                                                       HELM_CONFIG_HOME=str(work / "helm-config"),
-                                                                       HELM_DATA_HOME=str(work / "helm-data")))
+                    "--destination", str(out)], check=True, env=helm_env)
     return {"vcluster-chart": publish(out / f"vcluster-{version}.tgz", vcluster_chart_path())}
 
 
@@ -230,12 +230,12 @@ def version_of(name):
     path = binary_path(name)
     if name == "vcluster-chart":
         res = subprocess.run([str(binary_path("helm")), "show", "chart", str(path)], capture_output=True, text=True,
-                             timeout=60)
+                             timeout=60, check=False)
         return next((line for line in res.stdout.splitlines() if line.startswith("version:")), res.stderr.strip())
     args = {"kubectl": ["version", "--client"], "kubeadm": ["version", "-o", "short"], "etcd": ["--version"],
             "etcdctl": ["version"], "helm": ["version", "--short"],
             "helm3": ["version", "--short"]}.get(name, ["--version"])
-    res = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=60)
+    res = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=60, check=False)
     return (res.stdout + res.stderr).strip().splitlines()[0] if (res.stdout + res.stderr).strip() else ""
 
 

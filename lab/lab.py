@@ -220,8 +220,8 @@ def start_container(name, hvars):
 def unresolved_names(containers):
     """Pairs (container, name) where a container on the lab network cannot resolve another host's name."""
     missing = []
-    for cname, _ in containers:
-        for _, other in containers:
+    for cname, _name in containers:
+        for _cname, other in containers:
             res = run(["podman", "exec", cname, "getent", "hosts", other], capture=True, check=False)
             if res.returncode != 0 or not res.stdout.strip():
                 missing.append((cname, other))

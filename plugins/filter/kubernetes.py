@@ -8,6 +8,8 @@ Filters:
   - C(kubelet_locked_fields(extra)) returns the hardened fields that C(extra) tries to set.
   - C(k8s_drifted(desired, live)) returns the desired objects that are absent from C(live) (objects or
     C(kubernetes.core.k8s_info) results) or differ from their live version (see module_utils/k8s_drift.py).
+  - C(k8s_waiting_on_namespace(desired, live)) returns the namespaced objects whose namespace is not live
+    (check mode cannot dry-run their creation: the API server answers 404 for the namespace).
   - C(kubeadm_discovery_kubeconfig(join_data, cluster_name)) returns the discovery kubeconfig of a
     C(kubeadm join) with file discovery (cluster CA and bootstrap token), for control-plane and worker joins.
 """
@@ -18,7 +20,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sovereign.cluster.plugins.module_utils.k8s_drift import drifted
+from ansible_collections.sovereign.cluster.plugins.module_utils.k8s_drift import drifted, waiting_on_namespace
 from ansible_collections.sovereign.cluster.plugins.module_utils.kubelet_config import (
     hardened_kubelet_config,
     locked_fields_set,
@@ -61,4 +63,5 @@ class FilterModule(object):
             "kubelet_locked_fields": locked_fields_set,
             "kubeadm_discovery_kubeconfig": kubeadm_discovery_kubeconfig,
             "k8s_drifted": drifted,
+            "k8s_waiting_on_namespace": waiting_on_namespace,
         }

@@ -70,3 +70,17 @@ def drifted(desired, live):
             if isinstance(obj, dict):
                 found[_key(obj)] = obj
     return [obj for obj in desired or [] if not contained(obj, found.get(_key(obj)))]
+
+
+def waiting_on_namespace(desired, live):
+    """The namespaced objects of ``desired`` whose namespace is neither live nor created before them in ``desired``.
+
+    In check mode the API server cannot dry-run their creation (it answers 404 for the namespace), so a role
+    reports them as to be created instead of sending them.
+    """
+    namespaces = set()
+    for entry in live or []:
+        objects = entry.get("resources", []) if isinstance(entry, dict) and "resources" in entry else [entry]
+        namespaces.update(o["metadata"]["name"] for o in objects or [] if isinstance(o, dict) and o.get("kind") == "Namespace")
+    return [obj for obj in desired or []
+            if (obj.get("metadata") or {}).get("namespace") and obj["metadata"]["namespace"] not in namespaces]

@@ -148,7 +148,8 @@ def name_collisions(tenants, settings=None, declared_keys=None, duplicates=True)
             fix += ", or change %s so that the names differ" % " or ".join(shaping)
         errors.append("%s %s the same %s %r (%s): every run would overwrite one with the other and one holder would "
                       "get the other's access; %s" % (" and ".join(owners), "map to" if len(owners) > 1 else "maps twice to",
-                                                  group[0].space, group[0].name, ", ".join(c.what for c in group), fix))
+                                                      group[0].space, group[0].name, ", ".join(c.what for c in group),
+                                                      fix))
     return errors
 
 

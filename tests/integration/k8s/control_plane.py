@@ -77,8 +77,9 @@ def kubectl_binary():
     return str(built) if k8s_build.cached(built) else venv_bin("kubectl")
 
 
-def require_binaries(names=NEEDED):
+def require_binaries(names=None):
     """Paths of the cached binaries; builds what is missing (a cache hit when built before)."""
+    names = list(names or NEEDED)
     missing = [n for n in names if not k8s_build.cached(k8s_build.binary_path(n))]
     if missing:
         subprocess.run([sys.executable, str(REPO / "lab" / "k8s_build.py"), "build", "--only", ",".join(missing)],
@@ -474,4 +475,3 @@ class KubeadmRejected(RuntimeError):
         super().__init__(f"kubeadm {phase} refused the configuration rendered by kubernetes_control_plane:\n{output}")
         self.phase = phase
         self.output = output
-

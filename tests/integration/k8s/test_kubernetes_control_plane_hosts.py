@@ -1,9 +1,12 @@
-"""roles/kubernetes_control_plane on real hosts: kubeadm init/join, hardened kube-apiserver, KMS v2.
+"""roles/kubernetes_control_plane on real hosts: kubeadm init/join with kubelets, static pods, KMS v2.
 
-Needs machines that have kubeadm/kubelet/kubectl, containerd and the control-plane images (none can be
-obtained in this lab), a reachable Vault/OpenBao with the KMS transit key and AppRole, and an inventory
-with the groups k8s_cluster/control_plane/workers. Point SOVEREIGN_K8S_HOSTS_INVENTORY at it; the test
-runs playbooks/kubernetes.yml twice and then inspects the first control-plane node over Ansible.
+The control plane itself (kubeadm's configuration, the apiserver's flags, KMS v2, audit, PSA) runs for
+real in ./run test through conftest.py's fixture (processes on loopback, no kubelet). This file is the
+next step, `kubeadm init`/join on hosts with kubelets, containerd and the control-plane images: no
+kubelet may run on this machine or in a container (it writes kernel.*/vm.* sysctls; LAB.md), so it needs
+the lab's VMs (issue 14) or a site's hosts. Point SOVEREIGN_K8S_HOSTS_INVENTORY at an inventory with the
+groups k8s_cluster/control_plane/workers; the test runs playbooks/kubernetes.yml twice and then inspects
+the first control-plane node over Ansible.
 """
 import json
 import os
@@ -16,8 +19,8 @@ import pytest
 INVENTORY = os.environ.get("SOVEREIGN_K8S_HOSTS_INVENTORY", "")
 pytestmark = pytest.mark.skipif(
     not INVENTORY,
-    reason="set SOVEREIGN_K8S_HOSTS_INVENTORY to an inventory whose hosts have kubeadm/kubelet/kubectl, containerd, the control-plane "
-           "images and a reachable Vault/OpenBao KMS key: no kube-apiserver, kubelet or kubeadm binary can be obtained in this lab")
+    reason="set SOVEREIGN_K8S_HOSTS_INVENTORY to an inventory whose hosts run kubelets (kubeadm init/join, static pods): no "
+           "kubelet may run on this machine or in a container (LAB.md); the lab's VM cluster is issue 14")
 
 REPO = Path(__file__).resolve().parents[3]
 

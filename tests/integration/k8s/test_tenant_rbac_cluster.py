@@ -12,7 +12,6 @@ import secrets
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-import kubernetes  # noqa: E402
 
 from ansible_collections.sovereign.cluster.plugins.modules import tenant_rbac  # noqa: E402
 

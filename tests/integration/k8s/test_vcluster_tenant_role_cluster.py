@@ -22,12 +22,11 @@ import secrets
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-from control_plane import REPO, k8s_build, venv_bin
+from control_plane import REPO, k8s_build
 
 sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
 from openbao_server import run_playbook  # noqa: E402
@@ -79,7 +78,8 @@ def writes_between(control_plane, start, end, user="kubernetes-admin"):
     events = []
     for event in control_plane.audit_events():
         when = event.get("requestReceivedTimestamp", "")
-        if start <= when <= end and event["user"]["username"] == user and \
+        # a server-side dry run (dryRun=All, what check mode sends) is admitted and validated but never stored
+        if start <= when <= end and event["user"]["username"] == user and "dryRun=All" not in event["requestURI"] and \
                 event["verb"] in ("create", "update", "patch", "delete", "deletecollection"):
             events.append(f"{event['verb']} {event['requestURI']} -> {event.get('responseStatus', {}).get('code')}")
     return events
@@ -92,17 +92,30 @@ def now():
 @pytest.fixture(scope="module")
 def onboarded(control_plane, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tenants")
+    check_start = now()
+    check = run_playbook("tenants.yml", role_vars(control_plane, TENANTS), tmp, timeout=1800,
+                         extra_args=["--check", "--diff"])
+    check_writes = writes_between(control_plane, check_start, now())
     first = run_playbook("tenants.yml", role_vars(control_plane, TENANTS), tmp, timeout=1800)
     start = now()
     second = run_playbook("tenants.yml", role_vars(control_plane, TENANTS), tmp, timeout=1800)
     end = now()
     try:
-        yield {"first": first, "second": second, "writes": writes_between(control_plane, start, end), "tmp": tmp}
+        yield {"check": check, "check_writes": check_writes, "first": first, "second": second,
+               "writes": writes_between(control_plane, start, end), "tmp": tmp}
     finally:
         gone = [dict(t, state="absent") for t in TENANTS]
         done = run_playbook("tenants.yml", role_vars(control_plane, gone, vcluster_tenant_offboard_confirm=[A, B]),
                             tmp, timeout=1800)
         assert done.returncode == 0, done.stdout[-6000:]
+
+
+def test_check_mode_on_an_empty_server_predicts_the_first_run_and_writes_nothing(onboarded):
+    check = onboarded["check"]
+    assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-2000:]
+    assert check.changed and check.changed > 0
+    assert "SKIPPED vCluster Helm release" not in check.stdout  # helm is found in check mode too
+    assert onboarded["check_writes"] == [], "check mode sent write requests:\n" + "\n".join(onboarded["check_writes"])
 
 
 def test_converges_and_the_second_run_changes_and_writes_nothing(onboarded):
@@ -258,7 +271,7 @@ def test_rbac_isolation_matrix_by_subject_access_review(onboarded, k8s_api):
 
 
 def test_rbac_grants_what_each_role_says_in_its_own_namespace(onboarded, k8s_api):
-    admin, developer, auditor = (identity for _, identity in SUBJECTS[A])
+    admin, developer, auditor = (identity for _role, identity in SUBJECTS[A])
     own = ns(A)
     assert sar(k8s_api, admin, "create", "pods", own) and sar(k8s_api, admin, "get", "secrets", own)
     assert sar(k8s_api, developer, "create", "deployments", own, "apps")
@@ -285,8 +298,8 @@ def test_the_apiservers_escalation_check_refuses_what_tenant_rbac_refuses(onboar
             "metadata": {"name": "sc-test-rb-writer", "namespace": own},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sc-test-rb-writer"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "a-admins"}]}
-    control_plane.kubectl_run("apply", "-f", "-", input_text=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                          "items": [grant, bind]}))
+    both = {"apiVersion": "v1", "kind": "List", "items": [grant, bind]}
+    control_plane.kubectl_run("apply", "-f", "-", input_text=json.dumps(both))
     try:
         escalate = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                     "metadata": {"name": "sc-escalate", "namespace": own},

@@ -182,7 +182,7 @@ def ensure_collection_link():
     return link.parent.parent.parent
 
 
-def run_playbook(playbook, variables, workdir, timeout=300):
+def run_playbook(playbook, variables, workdir, timeout=300, extra_args=()):
     """``ansible-playbook playbooks/<playbook> -i localhost,`` with ``variables`` (written 0600 to ``workdir``).
 
     Returns the CompletedProcess with ``changed`` and ``failed`` read from localhost's recap (None without one).
@@ -195,7 +195,7 @@ def run_playbook(playbook, variables, workdir, timeout=300):
     # pylint: disable-next=subprocess-run-check
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks" / playbook),
-         "-i", "localhost,", "-e", "@%s" % path],
+         "-i", "localhost,", "-e", "@%s" % path, *extra_args],
         capture_output=True, text=True, timeout=timeout, cwd=str(REPO),
         env=module_env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg")))
     recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)

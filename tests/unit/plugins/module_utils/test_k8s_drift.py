@@ -57,3 +57,11 @@ def test_tenant_quota_must_hold_its_control_plane():
     assert any("sovereign_tenants[0].quotas.cpu 1" in e for e in errors), errors
     tenant["quotas"] = {"cpu": "2", "memory": "2Gi"}
     assert validate_tenants([tenant], {"fallback_dns": "10.96.0.10"}) == []
+
+
+def test_objects_waiting_on_a_namespace_this_run_creates():
+    from ansible_collections.sovereign.cluster.plugins.module_utils.k8s_drift import waiting_on_namespace
+
+    other = {**QUOTA, "metadata": {"name": "q", "namespace": "live-ns"}}
+    live_ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "live-ns"}}
+    assert waiting_on_namespace([NS, QUOTA, other], [{"resources": [live_ns]}, {"resources": []}]) == [QUOTA]

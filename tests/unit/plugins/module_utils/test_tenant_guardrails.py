@@ -17,7 +17,7 @@ def test_policy_and_binding_cover_every_write_in_tenant_namespaces():
 
 
 def test_platform_groups_pass_and_are_configurable():
-    policy, _ = guardrail_manifests({"platform_groups": ["ops"]})
+    policy = guardrail_manifests({"platform_groups": ["ops"]})[0]
     assert policy["spec"]["matchConditions"][0]["expression"] == "!request.userInfo.groups.exists(g, g in ['ops'])"
-    default, _ = guardrail_manifests({})
+    default = guardrail_manifests({})[0]
     assert "system:serviceaccounts:kube-system" in default["spec"]["matchConditions"][0]["expression"]
