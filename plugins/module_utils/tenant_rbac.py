@@ -388,26 +388,54 @@ def role_assignments(bindings):
     return held
 
 
-def check_incompatible(assignments, incompatible_roles):
-    """Refuse every subject that would hold two rights declared incompatible.
+def rights_of(rules):
+    """The rights a list of rules grants, as a set of ``(apiGroup, resource, verb)`` atoms."""
+    atoms = set()
+    for rule in rules or []:
+        rule = normalize_rule(rule)
+        for group in rule.get("apiGroups") or [""]:
+            for resource in rule.get("resources") or []:
+                for verb in rule.get("verbs") or []:
+                    atoms.add((group, resource, verb))
+    return atoms
+
+
+def check_incompatible(assignments, incompatible_roles, role_rules=None):
+    """Refuse every subject that would hold two duties declared incompatible.
 
     ``assignments`` is :func:`role_assignments` output; ``incompatible_roles`` a list of
-    ``{roles: [a, b, ...], reason}``. A subject may hold at most one role of each set.
+    ``{roles: [a, b, ...], reason}``; ``role_rules`` ``{role name: rules}`` of the declared roles. A subject
+    holds the duty of role ``a`` when it is bound to ``a`` **or** when the roles it is bound to grant, together,
+    every right ``a`` grants (separation of duties is decided on rights, so the same rights under another
+    name do not pass). A subject may hold at most one duty of each set.
     """
+    role_rules = role_rules or {}
+    rights = {name: rights_of(rules) for name, rules in role_rules.items()}
     refusals = []
     for subject in sorted(assignments):
         held = assignments[subject]
+        holds = set()
+        for role in held:
+            holds |= rights.get(role, set())
         for index, entry in enumerate(incompatible_roles or []):
-            clash = [role for role in entry.get("roles") or [] if role in held]
+            clash, via = [], []
+            for duty in entry.get("roles") or []:
+                if duty in held:
+                    clash.append(duty)
+                    via.append("%r through binding %s" % (duty, ", ".join(repr(b) for b in held[duty])))
+                elif rights.get(duty) and rights[duty] <= holds:
+                    granted_by = sorted(role for role in held if rights.get(role) & rights[duty])
+                    clash.append(duty)
+                    via.append("the rights of %r through role(s) %s" % (duty, ", ".join(repr(r) for r in granted_by)))
             if len(clash) < 2:
                 continue
             reason = entry.get("reason") or SOD_REASON
-            via = "; ".join("%r through binding %s" % (role, ", ".join(repr(b) for b in held[role])) for role in clash)
+            second = clash[1] if clash[1] in held else sorted(held)[-1]
             refusals.append(refusal(
                 "incompatible-rights",
                 "subject %s would hold incompatible rights %s (incompatible_roles[%d]: %s): %s. Bind these roles "
-                "to different subjects" % (subject, " x ".join(clash), index, reason, via),
-                binding=held[clash[1]][0], role=clash[1], subject=subject))
+                "to different subjects" % (subject, " x ".join(clash), index, reason, "; ".join(via)),
+                binding=held[second][0], role=second, subject=subject))
     return refusals
 
 
@@ -572,7 +600,8 @@ def check_policy(spec, tenant_namespaces, owners, referenced_cluster_roles):
             refusals.extend(check_subject(subject, tenant_namespaces, owners, binding=name, role=role_name))
     incompatible = spec.get("incompatible_roles")
     incompatible = DEFAULT_INCOMPATIBLE_ROLES if incompatible is None else incompatible
-    refusals.extend(check_incompatible(role_assignments(spec.get("bindings")), incompatible))
+    refusals.extend(check_incompatible(role_assignments(spec.get("bindings")), incompatible,
+                                       {name: role.get("rules") for name, role in declared_roles.items()}))
     return refusals, warnings
 
 

@@ -445,3 +445,32 @@ def test_catalog_reports_bad_and_duplicate_names():
     errors = rbac.check_tenant_catalog([{"name": "Team A"}, {"name": "t"}, {"name": "t"}])[0]
     assert "tenants[0].name 'Team A' is not a DNS-1123 label" in errors[0]
     assert "tenants[2].name 't' is declared twice" in errors[1]
+
+
+def test_separation_of_duties_is_decided_on_rights_not_on_names():
+    """The auditor's rights under another name, bound beside tenant-admin to one subject, are refused."""
+    from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac import check_incompatible, role_assignments
+
+    admin_rules = [{"resources": ["pods", "secrets"], "verbs": ["get", "list", "create", "delete"]}]
+    audit_rules = [{"resources": ["pods", "events"], "verbs": ["get", "list"]},
+                   {"api_groups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["get", "list"]}]
+    rules = {"tenant-admin": admin_rules, "auditor": audit_rules, "reader2": audit_rules,
+             "events-reader": [{"resources": ["events"], "verbs": ["get", "list"]}],
+             "rb-reader": [{"api_groups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["get", "list"]}]}
+    sod = [{"roles": ["tenant-admin", "auditor"], "reason": "SecNumCloud 9.3.f"}]
+    group = {"kind": "Group", "name": "ops"}
+
+    def refused(*roles):
+        bindings = [{"name": "b-" + role, "role": role, "subjects": [group]} for role in roles]
+        return check_incompatible(role_assignments(bindings), sod, rules)
+
+    found = refused("tenant-admin", "reader2")
+    assert [r["rule"] for r in found] == ["incompatible-rights"]
+    assert "the rights of 'auditor' through role(s) 'reader2'" in found[0]["message"]
+    # split over two roles, the auditor's rights still add up
+    assert refused("tenant-admin", "events-reader", "rb-reader")
+    # by name, as before
+    assert refused("tenant-admin", "auditor")
+    # part of the auditor's rights is not the auditor's duty; the auditor's rights alone are one duty
+    assert refused("tenant-admin", "events-reader") == []
+    assert refused("reader2") == [] and refused("auditor", "reader2") == []
