@@ -166,7 +166,7 @@ def test_bad_tenant_name_fails_before_any_change(converged, transit_server, root
     tenants = TENANTS + [{"name": "Team_A"}]
     rc, recap, output = run_playbook(converged["workdir"], role_vars(transit_server, sovereign_tenants=tenants))
     assert rc != 0
-    assert "vault_transit_keys[3].name 'tenant-Team_A' must be a unique DNS-1123 label" in output
+    assert "vault_transit_keys[3].name 'tenant-Team_A' must be a DNS-1123 label" in output
     with pytest.raises(hvac.exceptions.InvalidPath):
         root.secrets.transit.read_key(name="tenant-Team_A")
 
@@ -175,3 +175,21 @@ def test_missing_token_fails_naming_the_field(converged, transit_server):
     rc, _recap, output = run_playbook(converged["workdir"], role_vars(transit_server, vault_transit_token=""))
     assert rc != 0
     assert "vault_transit_token" in output
+
+
+def test_check_mode_against_an_empty_server_reports_the_first_run_and_changes_nothing(bao_binary, collections_path,
+                                                                                    tmp_path):
+    """No transit mount, no AppRole auth, no keys yet: --check must exit 0, report the changes, write nothing."""
+    config = 'audit "file" "declared" {\n  options {\n    file_path = "%s"\n  }\n}\n' % (tmp_path / "audit.log")
+    with OpenBaoServer(tmp_path / "bao", config_hcl=config, name="transit-empty") as server:
+        server.audit_log = tmp_path / "audit.log"
+        client = hvac.Client(url=server.url, token=server.root_token)
+        before = (sorted(client.sys.list_mounted_secrets_engines()["data"]), sorted(client.sys.list_auth_methods()["data"]),
+                  sorted(client.sys.list_policies()["data"]["policies"]))
+        rc, recap, output = run_playbook(tmp_path, role_vars(server), "--check", "--diff")
+        assert rc == 0, output[-6000:]
+        assert recap["changed"] > 0 and recap["failed"] == 0, output[-4000:]
+        after = (sorted(client.sys.list_mounted_secrets_engines()["data"]), sorted(client.sys.list_auth_methods()["data"]),
+                 sorted(client.sys.list_policies()["data"]["policies"]))
+        assert after == before
+        assert "transit/" not in after[0]
