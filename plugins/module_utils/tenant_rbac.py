@@ -406,8 +406,9 @@ def check_incompatible(assignments, incompatible_roles, role_rules=None):
     ``assignments`` is :func:`role_assignments` output; ``incompatible_roles`` a list of
     ``{roles: [a, b, ...], reason}``; ``role_rules`` ``{role name: rules}`` of the declared roles. A subject
     holds the duty of role ``a`` when it is bound to ``a`` **or** when the roles it is bound to grant, together,
-    every right ``a`` grants (separation of duties is decided on rights, so the same rights under another
-    name do not pass). A subject may hold at most one duty of each set.
+    every right that only ``a`` grants in its set (separation of duties is decided on rights, so the same rights
+    under another name do not pass; rights two duties share, such as reading pods, decide nothing). A subject
+    may hold at most one duty of each set.
     """
     role_rules = role_rules or {}
     rights = {name: rights_of(rules) for name, rules in role_rules.items()}
@@ -419,12 +420,15 @@ def check_incompatible(assignments, incompatible_roles, role_rules=None):
             holds |= rights.get(role, set())
         for index, entry in enumerate(incompatible_roles or []):
             clash, via = [], []
-            for duty in entry.get("roles") or []:
+            duties = entry.get("roles") or []
+            for duty in duties:
+                # what only this duty grants (an admin may well read what an auditor reads)
+                distinctive = rights.get(duty, set()) - set().union(*[rights.get(d, set()) for d in duties if d != duty])
                 if duty in held:
                     clash.append(duty)
                     via.append("%r through binding %s" % (duty, ", ".join(repr(b) for b in held[duty])))
-                elif rights.get(duty) and rights[duty] <= holds:
-                    granted_by = sorted(role for role in held if rights.get(role) & rights[duty])
+                elif distinctive and distinctive <= holds:
+                    granted_by = sorted(role for role in held if rights.get(role, set()) & distinctive)
                     clash.append(duty)
                     via.append("the rights of %r through role(s) %s" % (duty, ", ".join(repr(r) for r in granted_by)))
             if len(clash) < 2:
