@@ -177,8 +177,8 @@ def test_missing_token_fails_naming_the_field(converged, transit_server):
     assert "vault_transit_token" in output
 
 
-def test_check_mode_against_an_empty_server_reports_the_first_run_and_changes_nothing(bao_binary, collections_path,
-                                                                                    tmp_path):
+def test_check_mode_against_an_empty_server_reports_the_first_run_and_changes_nothing(
+        bao_binary, collections_path, tmp_path):
     """No transit mount, no AppRole auth, no keys yet: --check must exit 0, report the changes, write nothing."""
     config = 'audit "file" "declared" {\n  options {\n    file_path = "%s"\n  }\n}\n' % (tmp_path / "audit.log")
     with OpenBaoServer(tmp_path / "bao", config_hcl=config, name="transit-empty") as server:
