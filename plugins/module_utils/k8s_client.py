@@ -7,9 +7,9 @@ fragment, the way kubernetes.core does with ``k8s_auth_options``), call :func:`r
 right after ``AnsibleModule()``, then :func:`build_api_client`, and talk to the API only through
 :class:`KubernetesObjectsAdapter`,
 which takes and returns plain dicts. Keeping every client call here lets the planners stay pure,
-and keeps the same code path for a real API server and for the test emulator.
+and keeps one code path for every API server.
 
-Design rules for the adapter (they make it correct on a real API *and* on the emulator):
+Design rules for the adapter (tested on a real kube-apiserver, tests/integration/k8s):
 - writes are POST (create), merge PATCH (update) and DELETE: no PUT, no server-side apply;
 - a label selector is sent as an optimisation only; callers filter labels client-side too;
 - list responses are read as ``items`` only (``kind``/``apiVersion`` of a list are not needed).

@@ -93,7 +93,7 @@ def is_managed(obj, tenant, tenant_label=DEFAULT_TENANT_LABEL):
     """True when ``obj`` carries this module's ownership labels for ``tenant``.
 
     Checked client-side on purpose: a label selector sent to the API is only an optimisation
-    (some API emulators ignore it, and a wrong selector must not make us prune foreign objects).
+    (a proxy or an API that ignores it, or a wrong selector, must not make us prune foreign objects).
     """
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return all(labels.get(key) == value for key, value in tenant_labels(tenant, tenant_label).items())
