@@ -85,8 +85,8 @@ class Identities:
             time.sleep(0.2)
 
     def allowed(self, user):
-        review = {"spec": {"user": user, "resourceAttributes": {"verb": "create", "group": RBAC_GROUP,
-                                                                  "resource": "clusterroles"}}}
+        attributes = {"verb": "create", "group": RBAC_GROUP, "resource": "clusterroles"}
+        review = {"spec": {"user": user, "resourceAttributes": attributes}}
         return self.api.authz.create_subject_access_review(review).status.allowed
 
     def delete(self):
