@@ -366,6 +366,14 @@ def check_cluster_role_reference(name, live_cluster_role, binding=None):
         refusals.append(refusal("unknown-role", "binding %r grants ClusterRole %r, which does not exist: create it "
                                 "or declare the role in roles" % (binding, name), binding=binding, role=name))
         return refusals, warnings
+    if live_cluster_role.get("aggregationRule") and not live_cluster_role.get("rules"):
+        # The controller fills an aggregated ClusterRole shortly after the roles it selects appear (seen on a real
+        # kube-apiserver: `edit` empty for ~10 s after start). Empty, it cannot be checked: later it may grant anything.
+        refusals.append(refusal("unknown-role", "binding %r grants ClusterRole %r, which aggregates other ClusterRoles "
+                                "and has no rules yet (the controller has not filled it): its rights cannot be "
+                                "checked; run again once it has rules, or declare the role in roles"
+                                % (binding, name), binding=binding, role=name))
+        return refusals, warnings
     refusals.extend(check_rules(live_cluster_role.get("rules") or [], role=name, binding=binding))
     if live_cluster_role.get("aggregationRule"):
         warnings.append("ClusterRole %r (binding %r) aggregates other ClusterRoles: its rules were checked as they "

@@ -474,3 +474,13 @@ def test_separation_of_duties_is_decided_on_rights_not_on_names():
     # part of the auditor's rights is not the auditor's duty; the auditor's rights alone are one duty
     assert refused("tenant-admin", "events-reader") == []
     assert refused("reader2") == [] and refused("auditor", "reader2") == []
+
+
+def test_an_aggregated_cluster_role_without_rules_yet_is_refused():
+    """Seen on the real kube-apiserver: `edit` has no rules for ~10 s after start; it cannot be checked then."""
+    empty = {"metadata": {"name": "edit"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]}}
+    refusals, _warnings = rbac.check_cluster_role_reference("edit", empty, binding="b")
+    assert [r["rule"] for r in refusals] == ["unknown-role"] and "has no rules yet" in refusals[0]["message"]
+    filled = dict(empty, rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])
+    refusals, warnings = rbac.check_cluster_role_reference("edit", filled, binding="b")
+    assert refusals == [] and "aggregates other ClusterRoles" in warnings[0]
