@@ -36,6 +36,8 @@ options:
   policy:
     description:
       - The policy text in HCL (or JSON). Required when O(state=present).
+      - Checked before anything is read or written (balanced braces and strings, C(path "<path>" {) blocks,
+        C(capabilities = [...]), or a JSON object with C(path)); a text that is not a policy fails naming the problem.
     type: str
   state:
     description:
@@ -81,6 +83,7 @@ existed:
 
 import re
 
+from ansible_collections.sovereign.cluster.plugins.module_utils.input_checks import hcl_policy_errors
 from ansible_collections.sovereign.cluster.plugins.module_utils.vault_client import (
     VaultModule,
     api_path,
@@ -101,6 +104,11 @@ def validate(module):
         module.fail_json(msg='name: the default policy cannot be deleted: use state=present to change it')
     if module.params['state'] == 'present' and not normalize_hcl(module.params['policy']):
         module.fail_json(msg='policy is required and must not be empty when state=present: give the HCL text')
+    if module.params['state'] == 'present':
+        problems = hcl_policy_errors(module.params['policy'])
+        if problems:
+            module.fail_json(msg='`policy` of %r is not a valid HCL or JSON policy (%s): fix the text; nothing was written'
+                                 % (name, '; '.join(problems)), policy_errors=problems)
 
 
 def main():

@@ -166,7 +166,7 @@ def test_bad_tenant_name_fails_before_any_change(converged, transit_server, root
     tenants = TENANTS + [{"name": "Team_A"}]
     rc, recap, output = run_playbook(converged["workdir"], role_vars(transit_server, sovereign_tenants=tenants))
     assert rc != 0
-    assert "vault_transit_keys[3].name 'tenant-Team_A' must be a DNS-1123 label" in output
+    assert "vault_transit_tenants[2].name: not a valid transit key name (DNS-1123 label) (got \"tenant-Team_A\")" in output
     with pytest.raises(hvac.exceptions.InvalidPath):
         root.secrets.transit.read_key(name="tenant-Team_A")
 
