@@ -59,6 +59,101 @@ _CREATED_CI = re.compile(
 _PROFILE_SLICES = re.compile(r"^(\d+)g\.")
 
 
+# The MIG profiles of the GPUs this collection knows, with each profile's maximum instance count, as
+# ``nvidia-smi mig -lgip`` prints them (H100 80GB and H200: the real captures in ../shared/fixtures, checked
+# by tests/unit/plugins/module_utils/test_mig_planner.py). A site names its GPUs by these keys; a GPU not
+# listed here is given as {name, profiles: {profile: max_count}}.
+MIG_PROFILE_TABLE = {
+    "A30-24GB": {"1g.6gb": 4, "1g.6gb+me": 1, "2g.12gb": 2, "2g.12gb+me": 1, "4g.24gb": 1},
+    "A100-40GB": {"1g.5gb": 7, "1g.5gb+me": 1, "1g.10gb": 4, "2g.10gb": 3, "3g.20gb": 2, "4g.20gb": 1, "7g.40gb": 1},
+    "A100-80GB": {"1g.10gb": 7, "1g.10gb+me": 1, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1},
+    "H100-80GB": {"1g.10gb": 7, "1g.10gb+me": 1, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1},
+    "H100-94GB": {"1g.12gb": 7, "1g.12gb+me": 1, "1g.24gb": 4, "2g.24gb": 3, "3g.47gb": 2, "4g.47gb": 1, "7g.94gb": 1},
+    "H200-141GB": {"1g.18gb": 7, "1g.18gb+me": 1, "1g.35gb": 4, "2g.35gb": 3, "3g.71gb": 2, "4g.71gb": 1,
+                   "7g.141gb": 1},
+}
+_CATALOGUE_PROFILE = re.compile(r"^[1-8]g\.[0-9]+gb(\+me)?$")
+
+
+def catalogue_profiles(catalogue, field="gpu_catalogue"):
+    """``(profiles, errors)``: every MIG profile of the site's GPUs with its largest maximum count.
+
+    ``catalogue`` lists keys of :data:`MIG_PROFILE_TABLE` or ``{name, profiles: {profile: max_count}}`` for
+    other GPUs; None means every GPU of the table. Each error names ``field[i]`` and the fix.
+    """
+    if catalogue is None:
+        catalogue = sorted(MIG_PROFILE_TABLE)
+    if not isinstance(catalogue, (list, tuple)):
+        return {}, ["%s must be a list of GPU models (%s) or {name, profiles} entries" % (
+            field, ", ".join(sorted(MIG_PROFILE_TABLE)))]
+    profiles, errors = {}, []
+    for index, entry in enumerate(catalogue):
+        item = "%s[%d]" % (field, index)
+        if isinstance(entry, str) and entry in MIG_PROFILE_TABLE:
+            table = MIG_PROFILE_TABLE[entry]
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("profiles"), dict):
+            table = entry["profiles"]
+            bad = sorted(str(p) for p, n in table.items() if not _CATALOGUE_PROFILE.match(str(p))
+                         or isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 8)
+            if bad:
+                errors.append("%s.profiles %s: give each MIG profile as nvidia-smi mig -lgip names it (1g.10gb, "
+                              "1g.10gb+me) with its maximum instance count (1 to 8)" % (item, ", ".join(bad)))
+                continue
+        else:
+            errors.append("%s %r is not a known GPU model: use one of %s, or {name: MODEL, profiles: {PROFILE: "
+                          "MAX_COUNT}} as nvidia-smi mig -lgip prints them" % (
+                              item, entry if isinstance(entry, str) else type(entry).__name__,
+                              ", ".join(sorted(MIG_PROFILE_TABLE))))
+            continue
+        for name, count in table.items():
+            profiles[name] = max(count, profiles.get(name, 0))
+    return profiles, errors
+
+
+def layout_catalogue_errors(layout, profiles, field="layout"):
+    """Errors of a declared layout against ``profiles`` (:func:`catalogue_profiles`), without a live GPU.
+
+    The live plan (:func:`plan_gpu`) has the last word on a real GPU; this catches, before anything
+    changes and where no driver answers yet, profiles no GPU of the site has and counts above every
+    GPU's maximum (``2**64`` included).
+    """
+    known = ", ".join(sorted(profiles)) or "none"
+    counts, named, errors = {}, {}, []
+    if layout is None:
+        return []
+    if isinstance(layout, dict):
+        items = [("%s[%r]" % (field, name), name, count) for name, count in layout.items()]
+    elif isinstance(layout, (list, tuple)):
+        items = []
+        for pos, item in enumerate(layout):
+            name = item.get("profile") if isinstance(item, dict) else item
+            if not isinstance(name, str) or (isinstance(item, dict) and set(item) - set(["profile", "placement"])):
+                errors.append("%s[%d]: each item must be a profile name or {profile: NAME, placement: START}" % (
+                    field, pos))
+                continue
+            items.append(("%s[%d]" % (field, pos), name, 1))
+    else:
+        return ["%s: must be a mapping {profile: count} or a list of {profile, placement}, got %s" % (
+            field, type(layout).__name__)]
+    for where, name, count in items:
+        short = short_profile_name(str(name))
+        if short not in profiles:
+            errors.append("%s: no GPU of the site has the MIG profile %r: use one of %s" % (where, name, known))
+            continue
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            errors.append("%s: count must be a whole number >= 0, got %r" % (where, count))
+            continue
+        counts[short] = counts.get(short, 0) + count
+        named[short] = where if isinstance(layout, dict) else field
+    for short in sorted(counts):
+        if counts[short] > profiles[short]:
+            errors.append("%s: %s x%d exceeds the profile's maximum of %d instance(s) on any GPU of the site: use at "
+                          "most %d" % (named[short], short, counts[short], profiles[short], profiles[short]))
+    return errors
+
+
 class MigLayoutError(ValueError):
     """A layout that cannot be honoured; ``reasons`` lists every problem found."""
 
@@ -490,6 +585,11 @@ def normalize_layout(layout, profiles, gpu_label="GPU"):
                     continue
             if count < 0:
                 errors.append("%s: count must be >= 0, got %d" % (field, count))
+                continue
+            if count > profile["max_count"]:
+                # checked here, before the list of requests is built: 2**64 copies cannot be
+                errors.append("%s: %s: %s x%d exceeds the profile's maximum of %d instance(s): use at most %d" % (
+                    field, gpu_label, profile["name"], count, profile["max_count"], profile["max_count"]))
                 continue
             requests.extend([(profile["name"], None)] * count)
     elif isinstance(layout, (list, tuple)):

@@ -52,6 +52,8 @@ options:
         C(placement) is optional (a start slice such as V(4) or V("4:4")); a bare profile name is also accepted.
       - Profile names are the GPU's own (C(nvidia-smi mig -lgip)), e.g. V(1g.10gb) on an H100 80GB and
         V(1g.18gb) on an H200. Profile IDs are accepted too.
+      - A count above the profile's maximum instance count on the GPU (7 for V(1g.10gb) on an H100) is refused
+        naming C(layout[PROFILE]), before anything changes.
       - An empty mapping or list removes every instance. Omit it to only manage O(mig_enabled).
     type: raw
   mig_enabled:
@@ -70,6 +72,8 @@ options:
   nvidia_smi_path:
     description:
       - The C(nvidia-smi) executable (a name looked up in PATH, or a path). Tests point it at a simulator.
+      - When it cannot be found (no driver installed yet, a typo) the module fails naming this option, before
+        anything is read or changed.
     type: str
     default: nvidia-smi
   query_backend:
@@ -184,6 +188,8 @@ query_backend:
   type: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sovereign.cluster.plugins.module_utils import mig as miglib
 
@@ -249,6 +255,22 @@ def choose_backend(module):
     return "nvml"
 
 
+def find_smi(module, wanted):
+    """The nvidia-smi to run, or a failure naming nvidia_smi_path and the fix (before anything is read or changed)."""
+    fix = ("install the NVIDIA driver (it ships nvidia-smi) or set nvidia_smi_path to the nvidia-smi executable; "
+           "nothing was changed")
+    if not wanted or "\n" in wanted or ".." in wanted.split("/"):
+        module.fail_json(msg="nvidia_smi_path %r is not a program name or a path without '..': %s" % (wanted, fix))
+    if "/" not in wanted:
+        found = module.get_bin_path(wanted)
+        if not found:
+            module.fail_json(msg="nvidia_smi_path %r is not found in PATH on this host: %s" % (wanted, fix))
+        return found
+    if not os.path.isfile(wanted) or not os.access(wanted, os.X_OK):
+        module.fail_json(msg="nvidia_smi_path %r does not exist or is not executable on this host: %s" % (wanted, fix))
+    return wanted
+
+
 def mig_mode(smi, index):
     rows = miglib.parse_query_csv(smi.run(["-i", str(index), "--query-gpu=mig.mode.current,mig.mode.pending",
                                            "--format=csv"]))
@@ -286,9 +308,7 @@ def main():
     )
     params = module.params
     backend = choose_backend(module)
-    smi_path = params["nvidia_smi_path"]
-    if "/" not in smi_path:
-        smi_path = module.get_bin_path(smi_path, required=True)  # fails with a clear message when absent
+    smi_path = find_smi(module, params["nvidia_smi_path"])
     smi = Smi(module, smi_path)
     result = dict(changed=False, plan=[], gpus=[], picture="", reset_required=[], skipped_gpus=[], commands=smi.changes,
                   query_backend=backend)

@@ -1,0 +1,293 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad input to the nvidia_gpu role and the nvidia_mig module: refused naming the field, nothing changed.
+
+One ansible-playbook run per mode (``--check``, then for real) on localhost plays every case, each in a
+block/rescue that records ``ansible_failed_result.msg``. The GPU is the nvidia-smi simulator built from the
+real H100 80GB capture in ../shared/fixtures; its state file logs every call. After each run:
+
+* every case was refused, with a message naming the variable (or module option) and its key;
+* the simulator ran no changing command and its GPU state is the one it started with;
+* the files the role would write (layout file, MIG tool folder, containerd drop-in, all under a temporary
+  "host" folder, and the fixed system paths the role owns) are exactly as before.
+
+The role runs with the driver, the container toolkit, nouveau, persistenced, the fabric manager and the boot
+unit switched off unless a case is about them, so a case that got past validation would only write under the
+temporary folder; the for-real run starts only once the check-mode run refused every case. A last good case
+(real mode) proves the harness sees changes: it does repartition the simulated GPU.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+H100 = "h100-80gb-hbm3-mig-disabled"
+READ_ONLY = {"-lgip", "-lgipp", "-lgi", "-lci", "-L", "-q"}
+# Paths the role writes outside its variables: none of them may appear.
+SYSTEM_PATHS = ["/etc/modprobe.d/sovereign-blacklist-nouveau.conf", "/etc/apt/sources.list.d/sovereign-nvidia-cuda.sources",
+                "/etc/apt/sources.list.d/sovereign-nvidia-container-toolkit.sources",
+                "/etc/apt/preferences.d/sovereign-nvidia-driver.pref", "/etc/systemd/system/sovereign-mig.service",
+                "/usr/local/sbin/sovereign-mig-apply", "/etc/apt/keyrings/sovereign-nvidia-cuda.asc"]
+
+
+def good_role_vars(host, smi):
+    return {
+        "nvidia_gpu_install_driver": False, "nvidia_gpu_driver_branch": "580", "nvidia_gpu_install_container_toolkit": False,
+        "nvidia_gpu_driver_source": "repository", "nvidia_gpu_repo_url": "https://mirror.sovereign.internal/nvidia/cuda/",
+        "nvidia_gpu_container_toolkit_repo_url": "https://mirror.sovereign.internal/nvidia/libnvidia-container/deb/amd64",
+        "nvidia_gpu_driver_packages": [], "nvidia_gpu_blacklist_nouveau": False, "nvidia_gpu_persistenced": False,
+        "nvidia_gpu_fabricmanager": False, "nvidia_gpu_containerd_configure": True,
+        "nvidia_gpu_containerd_config_path": str(host / "etc/containerd/config.toml"),
+        "nvidia_gpu_containerd_dropin_dir": str(host / "etc/containerd/conf.d"),
+        "nvidia_gpu_containerd_runtime_name": "nvidia", "nvidia_gpu_mig_boot_unit": False,
+        "nvidia_gpu_mig_layout": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}, "nvidia_gpu_mig_gpus": ["0x233010DE"],
+        "nvidia_gpu_mig_enabled": True, "nvidia_gpu_mig_layout_file": str(host / "etc/sovereign/mig-layout.json"),
+        "nvidia_gpu_mig_install_dir": str(host / "usr/local/lib/sovereign-mig"),
+        "nvidia_gpu_mig_unit_before": ["kubelet.service"], "nvidia_gpu_nvidia_smi_path": smi,
+        "nvidia_gpu_catalogue": None,
+    }
+
+
+# (variables over the good ones, text the refusal must hold)
+ROLE_CASES = [
+    ({"nvidia_gpu_driver_branch": "58O"}, "nvidia_gpu_driver_branch: not a valid driver branch"),
+    ({"nvidia_gpu_mig_layout": {"1g.10gb": 2 ** 64}}, "nvidia_gpu_mig_layout['1g.10gb']: 1g.10gb x18446744073709551616 exceeds"),
+    ({"nvidia_gpu_mig_layout": {"9g.999gb": 1}}, "nvidia_gpu_mig_layout['9g.999gb']: no GPU of the site has the MIG profile"),
+    ({"nvidia_gpu_mig_layout": {"3g.40gb": 3}}, "nvidia_gpu_mig_layout['3g.40gb']: 3g.40gb x3 exceeds the profile's maximum of 2"),
+    ({"nvidia_gpu_mig_layout": [{"profile": "3g.40gb", "placement": 0}, {"profile": "4g.40gb", "placement": 0}]},
+     "nvidia_gpu_mig_layout [{\"placement\": 0, \"profile\": \"3g.40gb\"}"),
+    ({"nvidia_gpu_mig_layout": "1g.10gb"}, "nvidia_gpu_mig_layout: must be a mapping {profile: count} or a list"),
+    ({"nvidia_gpu_mig_layout_file": "/tmp/../etc/sovereign/mig-layout.json"}, "nvidia_gpu_mig_layout_file: holds '..'"),
+    ({"nvidia_gpu_mig_install_dir": "usr/local/lib/sovereign-mig"}, "nvidia_gpu_mig_install_dir: not an absolute path"),
+    ({"nvidia_gpu_containerd_dropin_dir": "/etc/containerd/../conf.d"}, "nvidia_gpu_containerd_dropin_dir: holds '..'"),
+    ({"nvidia_gpu_containerd_runtime_name": "Nvidia Runtime"}, "nvidia_gpu_containerd_runtime_name: not a valid containerd"),
+    ({"nvidia_gpu_nvidia_smi_path": "/nonexistent/nvidia-smi"}, "nvidia_gpu_nvidia_smi_path '/nonexistent/nvidia-smi' cannot be run"),
+    ({"nvidia_gpu_nvidia_smi_path": "/usr/../bin/nvidia-smi"}, "nvidia_gpu_nvidia_smi_path: holds '..'"),
+    ({"nvidia_gpu_mig_gpus": ["0; reboot"]}, "nvidia_gpu_mig_gpus[0]: not a GPU selector"),
+    ({"nvidia_gpu_mig_enabled": False}, "nvidia_gpu_mig_layout: not empty while nvidia_gpu_mig_enabled is false"),
+    ({"nvidia_gpu_catalogue": ["Z9000"]}, "nvidia_gpu_catalogue[0] 'Z9000' is not a known GPU model"),
+    ({"nvidia_gpu_catalogue": ["H200-141GB"]}, "nvidia_gpu_mig_layout['1g.10gb']: no GPU of the site has the MIG profile"),
+    ({"nvidia_gpu_driver_packages": ["nvidia-driver; rm -rf /"]}, "nvidia_gpu_driver_packages[0]: not a valid Debian package"),
+    ({"nvidia_gpu_mig_unit_before": ["kubelet"]}, "nvidia_gpu_mig_unit_before[0]: not a valid systemd unit name"),
+    ({"nvidia_gpu_install_driver": True, "nvidia_gpu_repo_url": "ftp://mirror.sovereign.internal/cuda/"},
+     "nvidia_gpu_repo_url: not an http(s):// or file:// URL"),
+    ({"nvidia_gpu_install_container_toolkit": True, "nvidia_gpu_container_toolkit_repo_url": "mirror.internal/deb"},
+     "nvidia_gpu_container_toolkit_repo_url: not an http(s):// or file:// URL"),
+]
+
+# (module options, text the refusal must hold); nvidia_smi_path is the simulator unless a case sets it
+MODULE_CASES = [
+    ({"layout": {"1g.10gb": 2 ** 64}}, "layout['1g.10gb']: GPU 0 (NVIDIA H100 80GB HBM3): 1g.10gb x18446744073709551616 exceeds"),
+    ({"layout": {"9g.999gb": 1}}, "layout['9g.999gb']: GPU 0 (NVIDIA H100 80GB HBM3) has no MIG profile '9g.999gb'"),
+    ({"layout": {"3g.40gb": 3}}, "layout['3g.40gb']: GPU 0 (NVIDIA H100 80GB HBM3): 3g.40gb x3 exceeds"),
+    ({"layout": {"1g.10gb": -1}}, "layout['1g.10gb']: count must be >= 0"),
+    ({"layout": [{"profile": "3g.40gb", "placement": 1}]}, "layout[0].placement: 3g.40gb cannot start at slice 1"),
+    ({"layout": "1g.10gb"}, "layout: must be a mapping {profile: count} or a list"),
+    ({"gpus": ["7"]}, "gpus[0]: no GPU matches '7'"),
+    ({"mig_enabled": False, "layout": {"1g.10gb": 1}}, "layout: must be empty when mig_enabled is false"),
+    ({"nvidia_smi_path": "/nonexistent/nvidia-smi"}, "nvidia_smi_path '/nonexistent/nvidia-smi' does not exist"),
+    ({"nvidia_smi_path": "no-such-nvidia-smi"}, "nvidia_smi_path 'no-such-nvidia-smi' is not found in PATH"),
+    ({"nvidia_smi_path": "/usr/bin/../bin/nvidia-smi"}, "nvidia_smi_path '/usr/bin/../bin/nvidia-smi' is not a program"),
+]
+
+PLAYBOOK = """
+- name: Every bad input of nvidia_gpu and nvidia_mig, one block each
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Role cases
+      ansible.builtin.include_tasks: role_case.yml
+      loop: "{{ range(role_cases | int) | list }}"
+      loop_control:
+        loop_var: case
+    - name: Module cases
+      ansible.builtin.include_tasks: module_case.yml
+      loop: "{{ range(module_cases | int) | list }}"
+      loop_control:
+        loop_var: case
+    - name: The good case (its own run)
+      when: with_good | default(false) | bool
+      block:
+        - name: Good settings
+          ansible.builtin.include_vars:
+            file: cases/good.yml
+        - name: The role with good settings
+          ansible.builtin.include_role:
+            name: sovereign.cluster.nvidia_gpu
+"""
+ROLE_CASE = """
+- name: Role case {{ case }}
+  block:
+    - name: Forget what the previous case checked
+      ansible.builtin.set_fact:
+        _nvidia_gpu_inputs_checked: false
+        _nvidia_gpu_mig_checked: false
+    - name: Settings of the case
+      ansible.builtin.include_vars:
+        file: "cases/role-{{ case }}.yml"
+    - name: The whole role
+      ansible.builtin.include_role:
+        name: sovereign.cluster.nvidia_gpu
+    - name: Passed (a bad case must not get here)
+      ansible.builtin.copy:
+        content: PASSED
+        dest: "results/{{ mode }}-role-{{ case }}.txt"
+        mode: "0600"
+      check_mode: false
+  rescue:
+    - name: Record the refusal
+      ansible.builtin.copy:
+        content: "{{ ansible_failed_result.msg | default(ansible_failed_result | to_json) }}"
+        dest: "results/{{ mode }}-role-{{ case }}.txt"
+        mode: "0600"
+      check_mode: false
+"""
+MODULE_CASE = """
+- name: Module case {{ case }}
+  vars:
+    options: "{{ lookup('ansible.builtin.file', 'cases/module-' ~ case ~ '.json') | from_json }}"
+  block:
+    - name: nvidia_mig with the case's options
+      sovereign.cluster.nvidia_mig:
+        gpus: "{{ options.gpus | default(omit) }}"
+        layout: "{{ options.layout | default(omit) }}"
+        mig_enabled: "{{ options.mig_enabled | default(omit) }}"
+        nvidia_smi_path: "{{ options.nvidia_smi_path }}"
+    - name: Passed (a bad case must not get here)
+      ansible.builtin.copy:
+        content: PASSED
+        dest: "results/{{ mode }}-module-{{ case }}.txt"
+        mode: "0600"
+      check_mode: false
+  rescue:
+    - name: Record the refusal
+      ansible.builtin.copy:
+        content: "{{ ansible_failed_result.msg | default(ansible_failed_result | to_json) }}"
+        dest: "results/{{ mode }}-module-{{ case }}.txt"
+        mode: "0600"
+      check_mode: false
+"""
+
+
+def _snapshot(host):
+    files = {}
+    for path in sorted(host.rglob("*")):
+        files[str(path.relative_to(host))] = path.read_bytes() if path.is_file() else None
+    return files, [p for p in SYSTEM_PATHS if os.path.lexists(p)]
+
+
+class Rig:
+    def __init__(self, repo, root, fixtures):
+        self.repo, self.root = repo, root
+        self.host = root / "host"
+        (self.host / "etc/containerd").mkdir(parents=True)
+        (self.host / "etc/containerd/config.toml").write_text("version = 2\n")
+        self.state = root / "smi-state.json"
+        self.smi = root / "nvidia-smi"
+        self.smi.write_text('#!/bin/sh\nexec "%s" "%s" --sim-state "%s" "$@"\n' % (
+            sys.executable, repo / "tests/simulators/nvidia_smi_sim.py", self.state))
+        self.smi.chmod(0o755)
+        subprocess.run([str(self.smi), "--sim-init", str(fixtures / "nvidia-smi" / H100)], check=True)
+        (root / "cases").mkdir()
+        (root / "results").mkdir()
+        good = good_role_vars(self.host, str(self.smi))
+        for index, (changes, _text) in enumerate(ROLE_CASES):
+            (root / "cases" / ("role-%d.yml" % index)).write_text(yaml.safe_dump(dict(good, **changes)))
+        for index, (options, _text) in enumerate(MODULE_CASES):
+            options = dict({"nvidia_smi_path": str(self.smi)}, **options)
+            (root / "cases" / ("module-%d.json" % index)).write_text(json.dumps(options))
+        (root / "cases" / "good.yml").write_text(yaml.safe_dump(good))
+        (root / "role_case.yml").write_text(ROLE_CASE)
+        (root / "module_case.yml").write_text(MODULE_CASE)
+        (root / "play.yml").write_text(PLAYBOOK)
+
+    def gpu(self, path=None):
+        return json.loads((path or self.state).read_text())
+
+    def run(self, mode, *extra, cases=True):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+        env.update(ANSIBLE_CONFIG=str(self.repo / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_COLLECTIONS_PATH=str(self.repo / "build" / "collections"),
+                   ANSIBLE_LOCAL_TEMP=str(self.root / "tmp"), ANSIBLE_REMOTE_TMP=str(self.root / "tmp"))
+        variables = {"mode": mode, "ansible_python_interpreter": sys.executable, "with_good": not cases,
+                     "role_cases": len(ROLE_CASES) if cases else 0, "module_cases": len(MODULE_CASES) if cases else 0}
+        started = time.monotonic()
+        proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "play.yml",
+                               "-e", json.dumps(variables), *extra], cwd=str(self.root), env=env, capture_output=True,
+                              text=True, timeout=900, check=False)
+        proc.seconds = time.monotonic() - started
+        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+        return proc
+
+    def results(self, mode):
+        return ([(self.root / "results" / ("%s-role-%d.txt" % (mode, i))).read_text() for i in range(len(ROLE_CASES))],
+                [(self.root / "results" / ("%s-module-%d.txt" % (mode, i))).read_text() for i in range(len(MODULE_CASES))])
+
+
+def mutating(calls):
+    return [c for c in calls if not (set(c) & READ_ONLY) and not any(a.startswith("--query-gpu") for a in c)]
+
+
+@pytest.fixture(scope="module")
+def rig(repo_dir, fixtures_dir, tmp_path_factory):
+    return Rig(repo_dir, tmp_path_factory.mktemp("gpu-bad-input"), fixtures_dir)
+
+
+@pytest.fixture(scope="module")
+def runs(rig):
+    start = (rig.gpu()["gpus"], _snapshot(rig.host))
+    out = {}
+    out["check"] = rig.run("check", "--check", "--diff")
+    out["check_after"] = (rig.gpu(), _snapshot(rig.host))
+    roles, modules = rig.results("check")
+    if "PASSED" in roles + modules:
+        pytest.fail("a bad case passed validation in check mode; the real run is not started: %s"
+                    % [i for i, r in enumerate(roles + modules) if r == "PASSED"])
+    out["real"] = rig.run("real")
+    out["real_after"] = (rig.gpu(), _snapshot(rig.host))
+    out["start"] = start
+    rig.run("good", cases=False)
+    out["end"] = (rig.gpu(), _snapshot(rig.host))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["check", "real"])
+@pytest.mark.parametrize("index", range(len(ROLE_CASES)), ids=[c[1][:50] for c in ROLE_CASES])
+def test_role_refuses_naming_the_field(rig, runs, mode, index):
+    message = rig.results(mode)[0][index]
+    assert ROLE_CASES[index][1] in message, message
+
+
+@pytest.mark.parametrize("mode", ["check", "real"])
+@pytest.mark.parametrize("index", range(len(MODULE_CASES)), ids=[c[1][:50] for c in MODULE_CASES])
+def test_module_refuses_naming_the_option(rig, runs, mode, index):
+    message = rig.results(mode)[1][index]
+    assert MODULE_CASES[index][1] in message, message
+
+
+def test_check_mode_changed_nothing(runs):
+    gpu, files = runs["check_after"]
+    assert (mutating(gpu["calls"]), gpu["gpus"], files) == ([], runs["start"][0], runs["start"][1])
+
+
+def test_real_run_changed_nothing(runs):
+    gpu, files = runs["real_after"]
+    assert (mutating(gpu["calls"]), gpu["gpus"], files) == ([], runs["start"][0], runs["start"][1])
+
+
+def test_the_good_case_does_change_the_gpu_and_the_files(rig, runs):
+    """The harness sees changes: the good settings repartition the GPU and write the layout file."""
+    gpu, (files, system) = runs["end"]
+    assert (bool(mutating(gpu["calls"])), gpu["gpus"][0]["mig_current"], system) == (True, "Enabled", runs["start"][1][1])
+    assert json.loads(files["etc/sovereign/mig-layout.json"])["layout"] == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
+
+
+def test_run_time_is_recorded(runs, capsys):
+    with capsys.disabled():
+        print("\ngpu bad-input: %d role + %d module cases; check run %.0fs, real run %.0fs" % (
+            len(ROLE_CASES), len(MODULE_CASES), runs["check"].seconds, runs["real"].seconds))
