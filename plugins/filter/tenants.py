@@ -18,6 +18,8 @@ Filters:
     transit key policy, tenant policy, AppRole, KV paths); the one owner of those names.
   - C(transit_key_list(keys, tenants, settings)) returns vault_transit's keys (declared, then one per tenant)
     with their policy and AppRole names, or fails naming every name two tenants or keys would share.
+  - C(vcluster_tenant_input_errors(inputs)) returns every error in the role's own variables (paths, files that
+    must exist, URLs, Vault credentials of the auth method, mounts), each naming the variable; never a secret.
   - C(tenant_guardrails(settings)) returns the ValidatingAdmissionPolicy and its binding that refuse tenants any
     change to the platform's NetworkPolicies in their namespaces (plugins/module_utils/tenant_guardrails.py).
 """
@@ -30,6 +32,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_manifests import (
     load_schema,
+    role_input_errors,
     tenant_plan,
     validate_tenants,
     vcluster_values_errors,
@@ -88,6 +91,11 @@ def transit_key_list(keys, tenants=None, settings=None):
                                  + str(exc).replace("\n", "\n- "))
 
 
+def vcluster_tenant_input_errors(inputs):
+    """Every error in the vcluster_tenant role's variables (``inputs`` keyed by variable name), or []."""
+    return role_input_errors(inputs or {})
+
+
 class FilterModule(object):
     """sovereign.cluster tenant filters."""
 
@@ -99,4 +107,5 @@ class FilterModule(object):
             "tenant_names": tenant_names,
             "transit_key_list": transit_key_list,
             "tenant_guardrails": guardrail_manifests,
+            "vcluster_tenant_input_errors": vcluster_tenant_input_errors,
         }

@@ -31,6 +31,8 @@ from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_rbac impo
     check_tenant_catalog,
     dns_label_error,
 )
+from ansible_collections.sovereign.cluster.plugins.module_utils.input_checks import Checks
+from ansible_collections.sovereign.cluster.plugins.module_utils.mig import catalogue_profiles
 from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_names import (
     NAME_DEFAULTS,
     name_collisions,
@@ -55,7 +57,11 @@ PUBLIC_FALLBACK_DNS = "8.8.8.8"
 _QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 # MIG profile as the NVIDIA device plugin (mixed strategy) names it: nvidia.com/mig-<profile>.
 _MIG_PROFILE = re.compile(r"^[1-7]g\.[0-9]+gb(\.me)?$")
-_TRANSIT_DURATION = re.compile(r"^(0|[0-9]+[smhdw]?)$")
+_TRANSIT_DURATION = re.compile(r"^([0-9]+)([smhdw]?)$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Counts of devices, pods and claims: far above any real quota, far below what the API's int64 quantities hold.
+MAX_COUNT = 1000000
+VAULT_KEYS = frozenset(["auto_rotate_period", "rotate_if_older_than", "min_decryption_version"])
 
 TENANT_KEYS = frozenset(["name", "zone", "isolation", "node_pool", "quotas", "limits", "network", "admins",
                          "developers", "viewers", "auditors", "vault", "state"])
@@ -83,7 +89,13 @@ DEFAULT_SETTINGS = dict(NAME_DEFAULTS, **{
     # against the tenant's ResourceQuota (the chart's default limit of 4Gi memory took whole quotas).
     "control_plane_resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
                                 "limits": {"cpu": "1", "memory": "1Gi"}},
+    # The site's GPU models (mig.MIG_PROFILE_TABLE keys or {name, profiles}); None: every model of the table.
+    "gpu_catalogue": None,
+    # Acknowledgements of exposure: a rule that opens a tenant to every address is refused without them.
+    "allow_internet_egress": False,
+    "allow_internet_ingress": False,
 })
+ACK_FIELDS = {"egress": "vcluster_tenant_allow_internet_egress", "ingress": "vcluster_tenant_allow_internet_ingress"}
 
 
 def control_plane_quota_errors(tenants, settings):
@@ -143,7 +155,50 @@ def _quantity_error(value, field):
 def _count_error(value, field):
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return "%s %r must be a whole number >= 0 (devices are not divisible)" % (field, value)
+    if value > MAX_COUNT:
+        return "%s %d is out of range: use a whole number from 0 to %d" % (field, value, MAX_COUNT)
     return None
+
+
+def duration_seconds(value):
+    """A transit duration (``30d``, ``720h``, ``0``, seconds) in seconds, or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    match = _TRANSIT_DURATION.match(str(value).strip())
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else None
+
+
+def transit_key_errors(vault, field):
+    """The transit key settings of a tenant (or the role default), as the server would refuse them - but before."""
+    errors = []
+    period = vault.get("auto_rotate_period")
+    if period is not None:
+        seconds = duration_seconds(period)
+        if seconds is None:
+            errors.append("%s.auto_rotate_period %r is not a duration: use e.g. 30d, 720h or 0 (units s, m, h, d, w)"
+                          % (field, period))
+        elif 0 < seconds < 3600:
+            errors.append("%s.auto_rotate_period %r is shorter than one hour (the server's minimum): use 0 (no "
+                          "automatic rotation) or at least 1h, e.g. 30d" % (field, period))
+    older = vault.get("rotate_if_older_than")
+    if older is not None:
+        seconds = duration_seconds(older)
+        if seconds is None:
+            errors.append("%s.rotate_if_older_than %r is not a duration: use e.g. 90d or 2160h" % (field, older))
+        elif seconds == 0:
+            errors.append("%s.rotate_if_older_than %r would rotate the key on every run: use a positive age such as "
+                          "90d (omit it to never force a rotation)" % (field, older))
+    version = vault.get("min_decryption_version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_COUNT):
+        errors.append("%s.min_decryption_version %r: use a key version of at least 1 (1 lets every version decrypt)"
+                      % (field, version))
+    return errors
+
+
+def _mig_catalogue_profile(profile):
+    """The device plugin's resource suffix (``1g.10gb.me``) as nvidia-smi names the profile (``1g.10gb+me``)."""
+    profile = str(profile)
+    return profile[:-3] + "+me" if profile.endswith(".me") else profile
 
 
 def _unknown_keys(data, allowed, field):
@@ -151,7 +206,7 @@ def _unknown_keys(data, allowed, field):
             for key in sorted(set(data) - allowed)]
 
 
-def _validate_quotas(quotas, field):
+def _validate_quotas(quotas, field, site_profiles=None):
     errors = []
     if not isinstance(quotas, dict):
         return ["%s must be a mapping (cpu, memory, storage, gpu, mig)" % field]
@@ -174,6 +229,11 @@ def _validate_quotas(quotas, field):
         if not _MIG_PROFILE.match(str(profile)):
             errors.append("%s.mig key %r is not a MIG profile: use the name the device plugin exposes, e.g. 1g.10gb, "
                           "3g.40gb or 1g.10gb.me (resource nvidia.com/mig-<profile>)" % (field, profile))
+        elif site_profiles is not None and _mig_catalogue_profile(profile) not in site_profiles:
+            errors.append("%s.mig key %r: no GPU of the site has the MIG profile %s (resource nvidia.com/mig-%s would "
+                          "never be allocatable): use one of %s, or add the GPU model to vcluster_tenant_gpu_catalogue"
+                          % (field, profile, _mig_catalogue_profile(profile), profile,
+                             ", ".join(sorted(p.replace("+me", ".me") for p in site_profiles)) or "none"))
         err = _count_error(count, "%s.mig[%r]" % (field, profile))
         if err:
             errors.append(err)
@@ -201,7 +261,7 @@ def _validate_ports(ports, field):
     return errors
 
 
-def _validate_rules(rules, field):
+def _validate_rules(rules, field, ack_field=None, ack=False):
     errors = []
     if not isinstance(rules, list):
         return ["%s must be a list of {cidr, ports}" % field]
@@ -225,7 +285,25 @@ def _validate_rules(rules, field):
                 continue
             if network is not None and (inner.version != network.version or not inner.subnet_of(network)):
                 errors.append("%s.except[%d] %s is not inside cidr %s" % (rfield, e_index, excluded, cidr))
+        if network is not None and network.prefixlen == 0 and not rule.get("except") and ack_field and not ack:
+            errors.append("%s.cidr %s opens the tenant to every address: name the networks it needs, or set %s: true "
+                          "to accept the exposure" % (rfield, cidr, ack_field))
         errors.extend(_validate_ports(rule.get("ports"), rfield + ".ports"))
+    if ack_field and not ack and not errors:
+        errors.extend(_whole_space_errors(rules, field, ack_field))
+    return errors
+
+
+def _whole_space_errors(rules, field, ack_field):
+    """Rules that together cover every IPv4 or IPv6 address (0.0.0.0/1 + 128.0.0.0/1) need the acknowledgement too."""
+    errors = []
+    for version, everything in ((4, ipaddress.ip_network("0.0.0.0/0")), (6, ipaddress.ip_network("::/0"))):
+        nets = [ipaddress.ip_network(r["cidr"]) for r in rules if not r.get("except")]
+        nets = [n for n in nets if n.version == version and n.prefixlen > 0]
+        if nets and list(ipaddress.collapse_addresses(nets)) == [everything]:
+            errors.append("%s: the rules' cidrs %s together open the tenant to every IPv%d address: name the networks "
+                          "it needs, or set %s: true to accept the exposure"
+                          % (field, ", ".join(str(n) for n in nets), version, ack_field))
     return errors
 
 
@@ -276,7 +354,7 @@ def _validate_tenant(index, tenant, settings):
     elif node_pool is not None:
         errors.append("%s.node_pool is only for isolation dedicated (isolation is %r): remove it or set isolation: "
                       "dedicated" % (label, isolation))
-    errors.extend(_validate_quotas(tenant.get("quotas") or {}, label + ".quotas"))
+    errors.extend(_validate_quotas(tenant.get("quotas") or {}, label + ".quotas", settings.get("_site_profiles")))
     limits = tenant.get("limits") or {}
     if not isinstance(limits, dict):
         errors.append("%s.limits must be a mapping" % label)
@@ -292,20 +370,91 @@ def _validate_tenant(index, tenant, settings):
         errors.append("%s.network must be a mapping {egress, ingress}" % label)
     else:
         errors.extend(_unknown_keys(network, frozenset(["egress", "ingress"]), label + ".network"))
-        errors.extend(_validate_rules(network.get("egress") or [], label + ".network.egress"))
-        errors.extend(_validate_rules(network.get("ingress") or [], label + ".network.ingress"))
+        for direction in ("egress", "ingress"):
+            errors.extend(_validate_rules(network.get(direction) or [], "%s.network.%s" % (label, direction),
+                                          ACK_FIELDS[direction], _truthy(settings.get("allow_internet_" + direction))))
     for key, _role in ROLE_KEYS:
         errors.extend(_validate_subjects(tenant.get(key) or [], "%s.%s" % (label, key)))
     vault = tenant.get("vault") or {}
     if not isinstance(vault, dict):
-        errors.append("%s.vault must be a mapping {auto_rotate_period, rotate_if_older_than}" % label)
+        errors.append("%s.vault must be a mapping {auto_rotate_period, rotate_if_older_than, min_decryption_version}"
+                      % label)
     else:
-        errors.extend(_unknown_keys(vault, frozenset(["auto_rotate_period", "rotate_if_older_than"]), label + ".vault"))
-        for key in ("auto_rotate_period", "rotate_if_older_than"):
-            value = vault.get(key)
-            if value is not None and not _TRANSIT_DURATION.match(str(value)):
-                errors.append("%s.vault.%s %r is not a duration: use e.g. 30d, 720h or 0" % (label, key, value))
+        errors.extend(_unknown_keys(vault, VAULT_KEYS, label + ".vault"))
+        errors.extend(transit_key_errors(vault, label + ".vault"))
     return errors
+
+
+def _truthy(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y")
+    return bool(value)
+
+
+_VAULT_MOUNT = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+
+
+def _existing_file(checks, field, value, what, exists):
+    if checks.path(field, value) is not None and not exists(value):
+        checks.fail(field, "%s does not exist on the controller" % what,
+                    "point it at the existing file, or leave it unset (null)", value)
+
+
+def role_input_errors(inputs, exists=None):
+    """Every error in the vcluster_tenant role's own variables (``inputs`` keyed by variable name), or [].
+
+    Paths have no ``..`` and the files they name exist (the role runs on the controller); URLs are URLs; the
+    Vault credentials of the chosen auth method are set (never shown); mounts and prefixes are Vault paths.
+    A kubeconfig given as a dict is checked for its shape only: its values are never shown.
+    """
+    import os
+
+    exists = exists or os.path.isfile
+    checks = Checks()
+    kubeconfig = inputs.get("vcluster_tenant_kubeconfig")
+    if isinstance(kubeconfig, dict):
+        if not all(isinstance(kubeconfig.get(key), list) and kubeconfig.get(key) for key in ("clusters", "users")):
+            checks.fail("vcluster_tenant_kubeconfig", "a kubeconfig given as a mapping has no clusters or no users",
+                        "give the whole kubeconfig (apiVersion, clusters, contexts, users) or its file path", show=False)
+    elif isinstance(kubeconfig, str) and kubeconfig:
+        path = kubeconfig if kubeconfig.startswith("/") else os.path.abspath(kubeconfig)
+        if ".." in kubeconfig.split("/"):
+            checks.fail("vcluster_tenant_kubeconfig", "holds '..'", "use the path without '..'", kubeconfig)
+        elif not exists(path):
+            checks.fail("vcluster_tenant_kubeconfig", "the kubeconfig file does not exist on the controller",
+                        "point it at the cluster's kubeconfig file (or null for the kubernetes.core defaults)", kubeconfig)
+    elif kubeconfig not in (None, ""):
+        checks.fail("vcluster_tenant_kubeconfig", "neither a file path nor a mapping",
+                    "give the kubeconfig's path or the kubeconfig as a mapping", show=False)
+    if inputs.get("vcluster_tenant_k8s_host"):
+        checks.url("vcluster_tenant_k8s_host", inputs["vcluster_tenant_k8s_host"])
+    if inputs.get("vcluster_tenant_values_schema"):
+        _existing_file(checks, "vcluster_tenant_values_schema", inputs["vcluster_tenant_values_schema"],
+                       "the chart's values.schema.json", exists)
+    helm = inputs.get("vcluster_tenant_helm_binary")
+    if not isinstance(helm, str) or not helm or ".." in helm.split("/") or "\n" in helm:
+        checks.fail("vcluster_tenant_helm_binary", "not a program name or path without '..'",
+                    "use helm or an absolute path such as /usr/local/bin/helm", helm)
+    for ack in ("vcluster_tenant_allow_internet_egress", "vcluster_tenant_allow_internet_ingress"):
+        if not isinstance(inputs.get(ack, False), bool):
+            checks.fail(ack, "not a boolean", "set it to true only to accept a rule open to every address", inputs.get(ack))
+    if _truthy(inputs.get("vcluster_tenant_vault_enabled", True)) and inputs.get("tenants_present"):
+        checks.url("vcluster_tenant_vault_url", inputs.get("vcluster_tenant_vault_url"))
+        method = inputs.get("vcluster_tenant_vault_auth_method") or "token"
+        needed = {"token": ["vcluster_tenant_vault_token"],
+                  "approle": ["vcluster_tenant_vault_role_id", "vcluster_tenant_vault_secret_id"]}.get(method, [])
+        for name in needed:
+            if not inputs.get(name):
+                checks.fail(name, "not set (vcluster_tenant_vault_auth_method is %s)" % method,
+                            "set it from your vault (an Ansible Vault file or AWX credential)", show=False)
+        if inputs.get("vcluster_tenant_vault_ca_cert"):
+            _existing_file(checks, "vcluster_tenant_vault_ca_cert", inputs["vcluster_tenant_vault_ca_cert"],
+                           "the Vault CA certificate", exists)
+        for name in ("vcluster_tenant_vault_transit_mount", "vcluster_tenant_vault_kv_mount",
+                     "vcluster_tenant_vault_kv_path_prefix"):
+            checks.name(name, inputs.get(name), _VAULT_MOUNT, "Vault path",
+                        "use letters, digits, '-', '_' and '/' between segments (no '..', no leading '/')")
+    return checks.errors
 
 
 def catalog_entry(tenant, settings):
@@ -342,7 +491,11 @@ def validate_tenants(tenants, settings=None):
     if not isinstance(tenants, list):
         return ["%s must be a list of tenants" % FIELD]
     tenants = strip_none(tenants)
-    errors = []
+    site_profiles, errors = catalogue_profiles(settings.get("gpu_catalogue"), "vcluster_tenant_gpu_catalogue")
+    settings["_site_profiles"] = None if errors else site_profiles
+    default_period = (settings.get("vault_defaults") or {}).get("auto_rotate_period")
+    errors.extend(e.replace("vcluster_tenant_vault.auto_rotate_period", "vcluster_tenant_vault_auto_rotate_period")
+                  for e in transit_key_errors({"auto_rotate_period": default_period}, "vcluster_tenant_vault"))
     for index, tenant in enumerate(tenants):
         errors.extend(_validate_tenant(index, tenant, settings))
     if errors:
@@ -716,7 +869,8 @@ def tenant_plan(tenants, settings=None):
         vault.update({"policy": vault_policy_hcl(tenant, settings),
                       "auto_rotate_period": str(tenant["vault"].get("auto_rotate_period",
                                                                     settings["vault_defaults"].get("auto_rotate_period"))),
-                      "rotate_if_older_than": tenant["vault"].get("rotate_if_older_than")})
+                      "rotate_if_older_than": tenant["vault"].get("rotate_if_older_than"),
+                      "min_decryption_version": tenant["vault"].get("min_decryption_version")})
         present = tenant["state"] == "present"
         plans.append({
             "name": tenant["name"],
