@@ -5,10 +5,11 @@
 Filters:
   - C(nvidia_gpu_input_errors(inputs)) returns one message per bad variable (named with its index or key,
     with the fix): the driver branch, package names, mirror URLs (when they are used), absolute paths without
-    C(..), the containerd runtime name, systemd unit names, and the MIG layout against the site's GPU models
-    (C(nvidia_gpu_catalogue), the MIG profile table of plugins/module_utils/mig.py): a profile no GPU of the
-    site has, or a count above every GPU's maximum, is refused even where no driver answers yet (the live
-    plan on the GPU, run next by the role, has the last word).
+    C(..), the containerd runtime name, systemd unit names and the shape of the MIG layout.
+  - C(nvidia_gpu_input_errors(inputs, 'catalogue')) returns the errors of the MIG layout against the site's GPU
+    models (C(nvidia_gpu_catalogue), the MIG profile table of plugins/module_utils/mig.py): a profile no GPU of
+    the site has, or a count above every GPU's maximum; the role asks it where no GPU answers yet (where one
+    does, the module's plan on the live GPU judges the layout with the GPU's own numbers).
 
 The MIG rules are those of plugins/module_utils/mig.py (the planner the module and the boot unit use) and
 the generic checks those of plugins/module_utils/input_checks.py.
@@ -41,15 +42,21 @@ def _mirror(checks, field, value, trailing_slash=False):
     return value
 
 
+def layout_errors(inputs, against_catalogue):
+    """The layout's shape, and (``against_catalogue``) its profiles and counts against the site's GPU models."""
+    layout = inputs.get("nvidia_gpu_mig_layout")
+    profiles, errors = miglib.catalogue_profiles(inputs.get("nvidia_gpu_catalogue"), "nvidia_gpu_catalogue")
+    if layout is None or errors:
+        return errors
+    return ["nvidia_gpu_mig_layout" + e[len("layout"):] if e.startswith("layout") else e
+            for e in miglib.layout_catalogue_errors(layout, profiles if against_catalogue else None, "layout")]
+
+
 def _layout_errors(checks, inputs):
+    checks.errors.extend(layout_errors(inputs, against_catalogue=False))
     layout = inputs.get("nvidia_gpu_mig_layout")
     if layout is None:
         return
-    profiles, errors = miglib.catalogue_profiles(inputs.get("nvidia_gpu_catalogue"), "nvidia_gpu_catalogue")
-    checks.errors.extend(errors)
-    if not errors:
-        checks.errors.extend("nvidia_gpu_mig_layout" + e[len("layout"):] if e.startswith("layout") else e
-                             for e in miglib.layout_catalogue_errors(layout, profiles, "layout"))
     gpus = inputs.get("nvidia_gpu_mig_gpus")
     if not isinstance(gpus, list) or not gpus:
         checks.fail("nvidia_gpu_mig_gpus", "not a non-empty list", "list 'all', GPU indexes, GPU UUIDs, PCI device ids "
@@ -65,9 +72,16 @@ def _layout_errors(checks, inputs):
                     "empty the layout ({}) to turn MIG off, or set nvidia_gpu_mig_enabled: true", layout)
 
 
-def nvidia_gpu_input_errors(inputs):
-    """Every error in the nvidia_gpu role's variables (``inputs`` keyed by variable name), or []."""
+def nvidia_gpu_input_errors(inputs, scope="settings"):
+    """Every error in the nvidia_gpu role's variables (``inputs`` keyed by variable name), or [].
+
+    ``settings``: every variable (the layout by its shape only: a live GPU's plan judges its profiles and
+    counts, with the GPU's own numbers); ``catalogue``: the layout against ``nvidia_gpu_catalogue``, for a
+    host where no GPU answers yet.
+    """
     inputs = inputs or {}
+    if scope == "catalogue":
+        return layout_errors(inputs, against_catalogue=True)
     checks = Checks()
     checks.name("nvidia_gpu_driver_branch", str(inputs.get("nvidia_gpu_driver_branch")), r"^[0-9]{3}$", "driver branch",
                 "use the three digits of a driver branch, such as '580' (R580)")

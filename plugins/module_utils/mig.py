@@ -113,11 +113,13 @@ def catalogue_profiles(catalogue, field="gpu_catalogue"):
 def layout_catalogue_errors(layout, profiles, field="layout"):
     """Errors of a declared layout against ``profiles`` (:func:`catalogue_profiles`), without a live GPU.
 
+    ``profiles`` None checks the shape only (mapping or list, whole counts).
+
     The live plan (:func:`plan_gpu`) has the last word on a real GPU; this catches, before anything
     changes and where no driver answers yet, profiles no GPU of the site has and counts above every
     GPU's maximum (``2**64`` included).
     """
-    known = ", ".join(sorted(profiles)) or "none"
+    known = ", ".join(sorted(profiles or {})) or "none"
     counts, named, errors = {}, {}, []
     if layout is None:
         return []
@@ -137,6 +139,10 @@ def layout_catalogue_errors(layout, profiles, field="layout"):
             field, type(layout).__name__)]
     for where, name, count in items:
         short = short_profile_name(str(name))
+        if profiles is None:  # shape only
+            if isinstance(count, bool) or not isinstance(count, (int, str)) or not str(count).strip().isdigit():
+                errors.append("%s: count must be a whole number >= 0, got %r" % (where, count))
+            continue
         if short not in profiles:
             errors.append("%s: no GPU of the site has the MIG profile %r: use one of %s" % (where, name, known))
             continue

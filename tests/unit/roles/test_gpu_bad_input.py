@@ -55,9 +55,19 @@ def good_role_vars(host, smi):
 # (variables over the good ones, text the refusal must hold)
 ROLE_CASES = [
     ({"nvidia_gpu_driver_branch": "58O"}, "nvidia_gpu_driver_branch: not a valid driver branch"),
-    ({"nvidia_gpu_mig_layout": {"1g.10gb": 2 ** 64}}, "nvidia_gpu_mig_layout['1g.10gb']: 1g.10gb x18446744073709551616 exceeds"),
-    ({"nvidia_gpu_mig_layout": {"9g.999gb": 1}}, "nvidia_gpu_mig_layout['9g.999gb']: no GPU of the site has the MIG profile"),
-    ({"nvidia_gpu_mig_layout": {"3g.40gb": 3}}, "nvidia_gpu_mig_layout['3g.40gb']: 3g.40gb x3 exceeds the profile's maximum of 2"),
+    # a GPU answers: the module's plan on it judges the layout, with the GPU's own numbers
+    ({"nvidia_gpu_mig_layout": {"1g.10gb": 2 ** 64}},
+     "refused before any change: nvidia_mig: layout rejected, nothing was changed: layout['1g.10gb']: GPU 0 (NVIDIA H100 80GB "
+     "HBM3): 1g.10gb x18446744073709551616 exceeds"),
+    ({"nvidia_gpu_mig_layout": {"9g.999gb": 1}}, "layout['9g.999gb']: GPU 0 (NVIDIA H100 80GB HBM3) has no MIG profile"),
+    ({"nvidia_gpu_mig_layout": {"3g.40gb": 3}}, "layout['3g.40gb']: GPU 0 (NVIDIA H100 80GB HBM3): 3g.40gb x3 exceeds"),
+    # no GPU answers yet (the driver comes with this run): the site's GPU models judge it, before the driver is installed
+    ({"nvidia_gpu_install_driver": True, "nvidia_gpu_nvidia_smi_path": "/nonexistent/nvidia-smi",
+      "nvidia_gpu_mig_layout": {"1g.10gb": 2 ** 64}},
+     "nvidia_gpu_mig_layout['1g.10gb']: 1g.10gb x18446744073709551616 exceeds the profile's maximum of 7 instance(s) on any GPU"),
+    ({"nvidia_gpu_install_driver": True, "nvidia_gpu_nvidia_smi_path": "/nonexistent/nvidia-smi",
+      "nvidia_gpu_mig_layout": {"9g.999gb": 1}},
+     "nvidia_gpu_mig_layout['9g.999gb']: no GPU of the site has the MIG profile '9g.999gb'"),
     ({"nvidia_gpu_mig_layout": [{"profile": "3g.40gb", "placement": 0}, {"profile": "4g.40gb", "placement": 0}]},
      "nvidia_gpu_mig_layout [{\"placement\": 0, \"profile\": \"3g.40gb\"}"),
     ({"nvidia_gpu_mig_layout": "1g.10gb"}, "nvidia_gpu_mig_layout: must be a mapping {profile: count} or a list"),
@@ -70,7 +80,9 @@ ROLE_CASES = [
     ({"nvidia_gpu_mig_gpus": ["0; reboot"]}, "nvidia_gpu_mig_gpus[0]: not a GPU selector"),
     ({"nvidia_gpu_mig_enabled": False}, "nvidia_gpu_mig_layout: not empty while nvidia_gpu_mig_enabled is false"),
     ({"nvidia_gpu_catalogue": ["Z9000"]}, "nvidia_gpu_catalogue[0] 'Z9000' is not a known GPU model"),
-    ({"nvidia_gpu_catalogue": ["H200-141GB"]}, "nvidia_gpu_mig_layout['1g.10gb']: no GPU of the site has the MIG profile"),
+    ({"nvidia_gpu_catalogue": ["H200-141GB"], "nvidia_gpu_install_driver": True, "nvidia_gpu_nvidia_smi_path": "/nonexistent/smi"},
+     "nvidia_gpu_mig_layout['1g.10gb']: no GPU of the site has the MIG profile '1g.10gb': use one of 1g.18gb"),
+    ({"nvidia_gpu_mig_layout": {"1g.10gb": "two"}}, "nvidia_gpu_mig_layout['1g.10gb']: count must be a whole number >= 0"),
     ({"nvidia_gpu_driver_packages": ["nvidia-driver; rm -rf /"]}, "nvidia_gpu_driver_packages[0]: not a valid Debian package"),
     ({"nvidia_gpu_mig_unit_before": ["kubelet"]}, "nvidia_gpu_mig_unit_before[0]: not a valid systemd unit name"),
     ({"nvidia_gpu_install_driver": True, "nvidia_gpu_repo_url": "ftp://mirror.sovereign.internal/cuda/"},
