@@ -12,6 +12,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export SOVEREIGN_CACHE ?= /var/cache/sovereign-cluster
+# The Debian mirror of this machine's own apt sources (the lab and the VM scenarios install from it).
+ifndef SOVEREIGN_DEBIAN_MIRROR
+export SOVEREIGN_DEBIAN_MIRROR := $(shell python3 lab/lab.py debian-mirror)
+endif
 export ANSIBLE_NOCOLOR := 1
 export PY_COLORS := 0
 # Keep tool state (Molecule, ansible-test, Galaxy caches) out of the user's real home.

@@ -497,9 +497,10 @@ def main():
     parser.add_argument("--levels", default=",".join(SCAN_LEVELS),
                         help="ANSSI-BP-028 profiles to scan, comma-separated (default: intermediary,enhanced)")
     parser.add_argument("--memory", type=int, default=2048, help="VM memory in MiB (default 2048)")
-    parser.add_argument("--mirror", default=lab.DEBIAN_MIRROR, help="Debian mirror for the trixie ssg-debian package")
+    parser.add_argument("--mirror", default=None, help="Debian mirror for the trixie ssg-debian package (default: this machine's apt sources)")
     parser.add_argument("--json", help="result file (default build/bench/hardening-<time>.json)")
     args = parser.parse_args()
+    args.mirror = args.mirror or lab.debian_mirror()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or not variants:

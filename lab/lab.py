@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,8 +33,51 @@ CACHE = Path(os.environ.get("SOVEREIGN_CACHE", "/var/cache/sovereign-cluster"))
 INVENTORY = REPO / "inventories" / "lab" / "hosts.yml"
 CONTAINERS_CONF = LAB_DIR / "containers.conf"
 
-DEBIAN_MIRROR = os.environ.get("SOVEREIGN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
+
+
+def machine_debian_mirror(suite="bookworm", etc=Path("/etc/apt")):
+    """The Debian mirror this machine's own apt sources use for ``suite`` (never a hard-coded host).
+
+    Reads deb822 ``*.sources`` files and one-line ``sources.list`` entries; the first ``deb`` source whose
+    suites hold ``suite`` (not ``-security``) wins. SOVEREIGN_DEBIAN_MIRROR overrides it (an air-gapped site's mirror).
+    """
+    override = os.environ.get("SOVEREIGN_DEBIAN_MIRROR", "").strip()
+    if override:
+        return override
+    candidates = []
+    for path in sorted(etc.glob("sources.list.d/*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text(errors="replace")):
+            fields = {}
+            for line in stanza.splitlines():
+                if ":" in line and not line.lstrip().startswith("#"):
+                    key, _, value = line.partition(":")
+                    fields[key.strip().lower()] = value.split()
+            if "deb" in fields.get("types", []) and fields.get("enabled", ["yes"])[0] != "no":
+                candidates += [(uri, fields.get("suites", [])) for uri in fields.get("uris", [])]
+    lists = [etc / "sources.list"] + sorted(etc.glob("sources.list.d/*.list"))
+    for path in lists:
+        if path.is_file():
+            for line in path.read_text(errors="replace").splitlines():
+                words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+                if len(words) >= 3 and words[0] == "deb":
+                    candidates.append((words[1], [words[2]]))
+    for uri, suites in candidates:
+        if suite in suites and not uri.rstrip("/").endswith("-security"):
+            return uri.rstrip("/")
+    raise SystemExit(f"lab: no deb source for {suite} in {etc}: set SOVEREIGN_DEBIAN_MIRROR to your Debian mirror")
+
+
+DEBIAN_MIRROR = None  # machine_debian_mirror(), read when first needed (debian_mirror())
+
+
+def debian_mirror():
+    global DEBIAN_MIRROR
+    if DEBIAN_MIRROR is None:
+        DEBIAN_MIRROR = machine_debian_mirror(SUITE)
+    return DEBIAN_MIRROR
+
+
 CONTAINER_IMAGE = "localhost/sovereign-debian12:latest"
 CONTAINER_PACKAGES = "python3,python3-apt,systemd,systemd-sysv,sudo,iproute2,procps,dbus,ca-certificates"
 VM_PACKAGES = ("linux-image-amd64,systemd-sysv,openssh-server,python3,python3-apt,sudo,iproute2,"
@@ -118,7 +162,7 @@ def build_container_image():
     with tempfile.TemporaryDirectory(prefix="sc-rootfs-", dir=CACHE) as rootfs:
         log(f"debootstrap {SUITE} for {CONTAINER_IMAGE} (about a minute)")
         run(["debootstrap", "--variant=minbase", f"--include={CONTAINER_PACKAGES}", SUITE, rootfs,
-             DEBIAN_MIRROR], capture=True)
+             debian_mirror()], capture=True)
         # No getty on a console that does not exist; systemd as PID 1 then idles quietly.
         Path(rootfs, "etc/hostname").write_text("debian12\n")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
@@ -155,7 +199,7 @@ def build_vm_image():
     run(["mount", "-o", "loop", str(raw), str(mnt)])
     try:
         log("debootstrap the VM image (a few minutes)")
-        run(["debootstrap", f"--include={VM_PACKAGES}", SUITE, str(mnt), DEBIAN_MIRROR], capture=True)
+        run(["debootstrap", f"--include={VM_PACKAGES}", SUITE, str(mnt), debian_mirror()], capture=True)
         (mnt / "etc/fstab").write_text("/dev/vda / ext4 errors=remount-ro 0 1\n")
         (mnt / "etc/hostname").write_text("lab-vm\n")
         (mnt / "etc/network/interfaces.d/eth0").write_text("auto eth0\niface eth0 inet dhcp\n")
@@ -453,6 +497,7 @@ def main():
     sub.add_parser("down")
     sub.add_parser("status")
     sub.add_parser("netcheck", help="check that containers on a podman network resolve each other by name")
+    sub.add_parser("debian-mirror", help="print the Debian mirror of this machine's apt sources (or SOVEREIGN_DEBIAN_MIRROR)")
     p = sub.add_parser("vm-start", help="start one throw-away VM from the cached base image")
     p.add_argument("name")
     p.add_argument("--port", type=int, required=True, help="loopback port forwarded to the VM's SSH")
@@ -463,7 +508,7 @@ def main():
     p.add_argument("--state-dir")
     args = parser.parse_args()
     {"deps": cmd_deps, "images": cmd_images, "up": cmd_up, "down": cmd_down, "status": cmd_status,
-     "netcheck": cmd_netcheck, "vm-start": cmd_vm_start, "vm-stop": cmd_vm_stop}[args.cmd](args)
+     "netcheck": cmd_netcheck, "debian-mirror": lambda args: print(debian_mirror()), "vm-start": cmd_vm_start, "vm-stop": cmd_vm_stop}[args.cmd](args)
 
 
 if __name__ == "__main__":

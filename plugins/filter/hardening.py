@@ -4,7 +4,7 @@
 """Decision logic of the hardening role: which ANSSI-BP-028 rules apply, with which values,
 and which of them deviate on Kubernetes and GPU nodes. Pure functions, unit tested.
 
-Filters: hardening_plan, hardening_node_roles, hardening_active_rules.
+Filters: hardening_plan, hardening_input_errors, hardening_node_roles, hardening_active_rules.
 
 name: hardening_plan
 short_description: Plan ANSSI-BP-028 hardening for one host (rules, sysctls, modules, deviations)
@@ -163,6 +163,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+
+from ansible_collections.sovereign.cluster.plugins.module_utils.input_checks import Checks, truthy
 
 LEVELS = ("minimal", "intermediary", "enhanced", "high")
 
@@ -644,12 +646,171 @@ def hardening_home_mode_fixes(find_lines):
     return fixes
 
 
+_SSH_ALGORITHM = r"^[A-Za-z0-9@._+-]{1,100}$"
+_UNIX_GROUP = r"^[a-z_][a-z0-9_-]{0,31}$"
+_MODULE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+_SSHD_KEYWORD = r"^[A-Z][A-Za-z]{1,40}$"
+# sshd settings the role writes itself: an extra setting may not override them (sshd keeps the first value it reads).
+_SSHD_MANAGED = frozenset(k.lower() for k in (
+    "Port", "Ciphers", "MACs", "KexAlgorithms", "HostKeyAlgorithms", "PubkeyAcceptedAlgorithms", "PermitRootLogin",
+    "AllowGroups", "MaxAuthTries", "ClientAliveInterval", "ClientAliveCountMax", "PasswordAuthentication",
+    "PermitEmptyPasswords", "X11Forwarding", "AllowTcpForwarding", "AllowAgentForwarding", "PermitUserEnvironment",
+    "Include", "Match", "AuthorizedKeysCommand", "AuthorizedKeysFile"))
+
+
+def hardening_input_errors(settings):
+    """Every problem of the hardening role's inputs (a mapping of variable name to value), or [].
+
+    The role's first task fails with these messages, so a bad value never reaches a host: ports outside
+    1-65535, firewall sources that are not one address or network (an nft rule hidden in a source is
+    refused), the whole address space or every interface without the acknowledgement variable, NTP
+    servers that are not host names, non-octal umasks, out-of-range timeouts, sysctl keys and values that
+    would break sysctl.d, free text with newlines or the target file's syntax.
+    """
+    checks = Checks()
+    get = settings.get
+    enabled = (lambda name: truthy(get(name, True)))
+
+    if enabled("hardening_sshd_enabled"):
+        checks.port("hardening_sshd_port", get("hardening_sshd_port", 22))
+        checks.one_of("hardening_sshd_permit_root_login", get("hardening_sshd_permit_root_login", "no"),
+                      ["no", "prohibit-password", "forced-commands-only", "yes"])
+        for field in ("hardening_sshd_ciphers", "hardening_sshd_macs", "hardening_sshd_kex_algorithms",
+                      "hardening_sshd_host_key_algorithms", "hardening_sshd_pubkey_algorithms"):
+            values = get(field, [])
+            if not isinstance(values, list) or not values:
+                checks.fail(field, "empty or not a list", "list the algorithm names sshd accepts", values)
+                continue
+            for index, value in enumerate(values):
+                checks.name("%s[%d]" % (field, index), value, _SSH_ALGORITHM, "sshd algorithm name",
+                            "use one algorithm name per entry (letters, digits, '@._+-'), as `ssh -Q` prints them")
+        for index, group in enumerate(get("hardening_sshd_allow_groups", []) or []):
+            checks.name("hardening_sshd_allow_groups[%d]" % index, group, _UNIX_GROUP, "Unix group name",
+                        "use a group name of lowercase letters, digits, '_' and '-'")
+        checks.integer("hardening_sshd_client_alive_interval", get("hardening_sshd_client_alive_interval", 300), 1, 3600,
+                       "use seconds from 1 to 3600 (R33: idle sessions are closed)")
+        checks.integer("hardening_sshd_client_alive_count_max", get("hardening_sshd_client_alive_count_max", 2), 0, 10)
+        checks.integer("hardening_sshd_max_auth_tries", get("hardening_sshd_max_auth_tries", 4), 1, 10)
+        extra = get("hardening_sshd_extra_settings", {}) or {}
+        if not isinstance(extra, dict):
+            checks.fail("hardening_sshd_extra_settings", "not a mapping", "map sshd keywords to values", extra)
+            extra = {}
+        for key, value in sorted(extra.items(), key=lambda item: str(item[0])):
+            field = "hardening_sshd_extra_settings[%s]" % json_key(key)
+            if checks.name(field, key, _SSHD_KEYWORD, "sshd keyword", "use an sshd_config keyword such as LoginGraceTime") \
+                    and key.lower() in _SSHD_MANAGED:
+                checks.fail(field, "is a setting the role writes itself", "set the role's own variable for it instead", key)
+            checks.line(field, value if isinstance(value, str) else str(value), what="sshd value")
+
+    if enabled("hardening_nftables_enabled"):
+        checks.ports("hardening_nftables_allowed_tcp_ports", get("hardening_nftables_allowed_tcp_ports", []))
+        checks.ports("hardening_nftables_allowed_udp_ports", get("hardening_nftables_allowed_udp_ports", []))
+        checks.cidrs("hardening_nftables_allowed_sources", get("hardening_nftables_allowed_sources", []),
+                     "hardening_nftables_allow_all_sources", get("hardening_nftables_allow_all_sources", False))
+        interfaces = get("hardening_nftables_trusted_interfaces", [])
+        if not isinstance(interfaces, list):
+            checks.fail("hardening_nftables_trusted_interfaces", "not a list", "list interface names", interfaces)
+            interfaces = []
+        for index, interface in enumerate(interfaces):
+            checks.interface("hardening_nftables_trusted_interfaces[%d]" % index, interface,
+                             "hardening_nftables_trust_all_interfaces", get("hardening_nftables_trust_all_interfaces", False))
+
+    if enabled("hardening_chrony_enabled"):
+        servers = get("hardening_chrony_servers", [])
+        if not isinstance(servers, list) or not servers:
+            checks.fail("hardening_chrony_servers", "empty or not a list",
+                        "list your site's own NTP servers, or set hardening_chrony_enabled: false and record why "
+                        "in hardening_skip_reasons (key R71)", servers)
+        else:
+            for index, server in enumerate(servers):
+                checks.host("hardening_chrony_servers[%d]" % index, server)
+
+    if enabled("hardening_pam_enabled"):
+        checks.octal("hardening_umask", get("hardening_umask", "077"))
+        checks.integer("hardening_session_timeout", get("hardening_session_timeout", 600), 1, 86400,
+                       "use the idle shell timeout in seconds, from 1 to 86400 (TMOUT)")
+        checks.integer("hardening_pam_password_remember", get("hardening_pam_password_remember", 2), 0, 400)
+        for field, known in (("hardening_pam_pwquality", ("minlen", "dcredit", "ucredit", "lcredit", "ocredit", "minclass",
+                                                          "retry", "maxrepeat", "maxclassrepeat", "difok", "dictcheck",
+                                                          "usercheck", "enforcing", "enforce_for_root")),
+                             ("hardening_pam_faillock", ("deny", "fail_interval", "unlock_time", "root_unlock_time",
+                                                         "even_deny_root", "audit", "silent", "local_users_only"))):
+            values = get(field, {}) or {}
+            if not isinstance(values, dict):
+                checks.fail(field, "not a mapping", "map option names to numbers", values)
+                continue
+            for key, value in sorted(values.items(), key=lambda item: str(item[0])):
+                if key not in known:
+                    checks.fail("%s[%s]" % (field, json_key(key)), "not an option this role writes", "use one of " + ", ".join(known), key)
+                elif not isinstance(value, bool):
+                    checks.integer("%s[%s]" % (field, key), value, -100, 100000)
+
+    checks.integer("hardening_password_hash_rounds", get("hardening_password_hash_rounds", 11), 1, 11,
+                   "use a yescrypt cost factor from 1 to 11 (ANSSI profile 11, Debian default 5)")
+    checks.integer("hardening_user_uid_min", get("hardening_user_uid_min", 1000), 1, 65535)
+    if get("hardening_root_password_max_days") is not None:
+        checks.integer("hardening_root_password_max_days", get("hardening_root_password_max_days"), 1, 99999)
+
+    if enabled("hardening_sysctl_enabled"):
+        overrides = get("hardening_sysctl_overrides", {}) or {}
+        if not isinstance(overrides, dict):
+            checks.fail("hardening_sysctl_overrides", "not a mapping", "map sysctl keys to values", overrides)
+            overrides = {}
+        for key, value in sorted(overrides.items(), key=lambda item: str(item[0])):
+            checks.sysctl("hardening_sysctl_overrides", key, value)
+
+    for field in ("hardening_modules_blacklist", "hardening_modules_required"):
+        for index, module in enumerate(get(field, []) or []):
+            checks.name("%s[%d]" % (field, index), module, _MODULE_NAME, "kernel module name",
+                        "use the module name as modprobe knows it (letters, digits, '_', '-')")
+
+    if enabled("hardening_mounts_enabled"):
+        checks.name("hardening_mounts_tmp_size", str(get("hardening_mounts_tmp_size", "2G")), r"^[0-9]{1,6}[kKmMgG%]?$",
+                    "tmpfs size", "use a size such as 2G, 512M or 20%")
+        for field in ("hardening_mounts_options_tmp", "hardening_mounts_options_var_tmp", "hardening_mounts_options_dev_shm"):
+            for index, option in enumerate(get(field, []) or []):
+                checks.name("%s[%d]" % (field, index), option, r"^[a-z0-9_]+(=[A-Za-z0-9_.:]+)?$", "mount option",
+                            "use one mount option per entry, such as nodev (no commas, spaces or newlines)")
+
+    for field in ("hardening_sudo_log_file", "hardening_deviations_path", "hardening_sysctl_file"):
+        checks.path(field, get(field, "/"))
+    checks.line("hardening_aide_init_unit", get("hardening_aide_init_unit", "sovereign-aide-init"), what="unit name",
+                forbidden=" /")
+
+    mirror = get("hardening_apt_mirror", "") or ""
+    if mirror:
+        checks.url("hardening_apt_mirror", mirror, ("https", "http", "file"))
+    proxy = get("hardening_apt_proxy", "") or ""
+    if proxy:
+        checks.url("hardening_apt_proxy", proxy, ("http", "https"))
+    checks.name("hardening_apt_suite", get("hardening_apt_suite", "bookworm"), r"^[a-z][a-z0-9.-]{0,40}$", "Debian suite",
+                "use a suite name such as bookworm")
+    for index, component in enumerate(get("hardening_apt_components", ["main"]) or []):
+        checks.name("hardening_apt_components[%d]" % index, component, r"^[a-z][a-z0-9-]{0,40}$", "archive component",
+                    "use a component name such as main or non-free-firmware")
+
+    alias = get("hardening_root_mail_alias", "") or ""
+    if alias:
+        checks.name("hardening_root_mail_alias", alias, r"^[A-Za-z0-9._%+@-]{1,254}$", "mail address",
+                    "use one address (user@example.eu) or local user name, without spaces, commas or ':'")
+    banner = get("hardening_banner_text", "")
+    if not isinstance(banner, str) or re.search(r"[\x00-\x08\x0b-\x1f\x7f]", banner) or len(banner) > 4096:
+        checks.fail("hardening_banner_text", "not plain text of at most 4096 characters",
+                    "write the banner as printable text (newlines are fine, escape sequences are not)", banner)
+    return checks.errors
+
+
+def json_key(key):
+    return '"%s"' % key if isinstance(key, str) and re.match(r"^[A-Za-z0-9_.-]+$", key) else repr(key)
+
+
 class FilterModule(object):
     """sovereign.cluster hardening filters."""
 
     def filters(self):
         return {
             "hardening_plan": hardening_plan,
+            "hardening_input_errors": hardening_input_errors,
             "hardening_node_roles": hardening_node_roles,
             "hardening_active_rules": hardening_active_rules,
             "hardening_sysctl_vendor_overrides": hardening_sysctl_vendor_overrides,

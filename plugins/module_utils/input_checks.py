@@ -283,6 +283,7 @@ def hcl_policy_errors(text):
         body = raw.split("#", 1)[0].strip()
         if re.match(r"^path\b", body) and not re.match(r'^path\s+"[^"]*"\s*\{', body):
             errors.append("line %d: a path block is written path \"<path>\" {" % number)
-        if re.match(r"^capabilities\b", body) and not re.match(r"^capabilities\s*=\s*\[", body):
+        bare = re.sub(r'"(\\.|[^"\\])*"', '""', body)
+        if re.search(r"\bcapabilities\b(?!\s*=\s*\[)", bare):
             errors.append("line %d: capabilities is written capabilities = [\"read\", ...]" % number)
     return errors

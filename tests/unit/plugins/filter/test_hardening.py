@@ -23,7 +23,7 @@ def sysctl_map(plan):
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {"hardening_plan", "hardening_node_roles", "hardening_active_rules",
                                              "hardening_sysctl_vendor_overrides", "hardening_interactive_homes",
-                                             "hardening_home_mode_fixes"}
+                                             "hardening_home_mode_fixes", "hardening_input_errors"}
 
 
 @pytest.mark.parametrize("groups,expected", [
@@ -358,3 +358,30 @@ def test_home_mode_fixes_narrow_everything_and_init_files_more():
         {"path": "/home/u1/my file", "mode": "g-w,o-rwx"},
     ]
     assert hardening_home_mode_fixes(None) == []
+
+
+def _role_defaults():
+    import yaml
+    from pathlib import Path
+    defaults = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles/hardening/defaults/main.yml").read_text())
+    return {key: value for key, value in defaults.items() if not (isinstance(value, str) and "{{" in value)}
+
+
+def test_input_errors_accept_the_defaults_with_ntp_servers():
+    from ansible_collections.sovereign.cluster.plugins.filter.hardening import hardening_input_errors
+    assert hardening_input_errors(dict(_role_defaults(), hardening_chrony_servers=["ntp1.site.internal"])) == []
+
+
+def test_input_errors_skip_a_disabled_section():
+    from ansible_collections.sovereign.cluster.plugins.filter.hardening import hardening_input_errors
+    settings = dict(_role_defaults(), hardening_chrony_enabled=False, hardening_nftables_enabled=False,
+                    hardening_nftables_allowed_tcp_ports=[0])
+    assert hardening_input_errors(settings) == []
+
+
+def test_input_errors_accept_the_whole_address_space_only_when_acknowledged():
+    from ansible_collections.sovereign.cluster.plugins.filter.hardening import hardening_input_errors
+    settings = dict(_role_defaults(), hardening_chrony_servers=["ntp1.site.internal"], hardening_nftables_allowed_sources=["0.0.0.0/0"])
+    refused = hardening_input_errors(settings)
+    assert (len(refused), "hardening_nftables_allow_all_sources" in refused[0],
+            hardening_input_errors(dict(settings, hardening_nftables_allow_all_sources=True))) == (1, True, [])
