@@ -115,8 +115,12 @@ def run_playbook(repo_dir, root, playbook_text, extra_vars=None, check=True):
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_HOST_KEY_CHECKING": "false",
+        # The planted-secret check reads all of these: the log file and the audit_trail records.
+        "ANSIBLE_LOG_PATH": str(root / "ansible.log"),
+        "ANSIBLE_CALLBACKS_ENABLED": "sovereign.cluster.audit_trail",
+        "SOVEREIGN_AUDIT_TRAIL_FILE": str(root / "audit-trail.jsonl"), "SOVEREIGN_AUDIT_TRAIL_SYSLOG": "false",
     })
-    run = subprocess.run([_ansible_playbook(), "-i", str(root / "inventory.yml"), str(root / "play.yml")],
+    run = subprocess.run([_ansible_playbook(), "-vvv", "--diff", "-i", str(root / "inventory.yml"), str(root / "play.yml")],
                          cwd=str(root), env=env, capture_output=True, text=True, timeout=180, check=False)
     if check:
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
@@ -611,8 +615,26 @@ def test_kms_env_has_no_secret(rendered):
 
 
 def test_no_secret_in_the_run_output(rendered):
-    run = rendered[1]
-    assert [secret for secret in (JOIN_TOKEN, CERT_KEY, ROLE_ID, SECRET_ID) if secret in run.stdout + run.stderr] == []
+    """Planted join token, certificate key and KMS AppRole credentials: not in -vvv --diff output, log, audit trail."""
+    root, run = rendered
+    texts = {"stdout": run.stdout, "stderr": run.stderr, "log": (root / "ansible.log").read_text(),
+             "audit trail": (root / "audit-trail.jsonl").read_text()}
+    assert [(secret, where) for secret in (JOIN_TOKEN, CERT_KEY, ROLE_ID, SECRET_ID) for where, text in texts.items()
+            if secret in text] == []
+
+
+def test_secrets_are_only_in_their_own_0600_files(rendered):
+    """Every file the run wrote that holds a planted secret is the 0600 file meant for it."""
+    root = rendered[0]
+    holders = {}
+    for path in root.rglob("*"):
+        if path.is_file() and path.name not in ("play.yml", "inventory.yml"):
+            text = path.read_text(errors="replace")
+            for name, secret in (("join token", JOIN_TOKEN), ("certificate key", CERT_KEY), ("role id", ROLE_ID),
+                                 ("secret id", SECRET_ID)):
+                if secret in text:
+                    holders.setdefault(name, []).append((str(path.relative_to(root)), oct(path.stat().st_mode & 0o777)))
+    assert [(name, where) for name, files in holders.items() for where in files if where[1] != "0o600"] == [], holders
 
 
 def test_rendered_files_are_0600(rendered):
