@@ -193,3 +193,26 @@ def test_check_mode_against_an_empty_server_reports_the_first_run_and_changes_no
                  sorted(client.sys.list_policies()["data"]["policies"]))
         assert after == before
         assert "transit/" not in after[0]
+
+
+def test_approle_settings_the_server_normalises_are_not_rewritten(bao_binary, collections_path, tmp_path):
+    """TTLs as durations and CIDRs with host bits: written once, then changed=0, also after the server stored its own spelling."""
+    with OpenBaoServer(tmp_path / "bao", name="transit-normalise") as server:
+        client = hvac.Client(url=server.url, token=server.root_token)
+        variables = {"ansible_python_interpreter": sys.executable, "vault_transit_url": server.url,
+                     "vault_transit_token": server.root_token, "vault_transit_tenants": [],
+                     "vault_transit_keys": [{"name": "kube-secrets", "approle": "kms-plugin", "token_ttl": "1h",
+                                             "token_max_ttl": "24h", "token_bound_cidrs": ["10.1.2.3/8", "192.168.1.7"]}],
+                     "vault_transit_secret_id_bound_cidrs": ["fd00::1/8"], "vault_transit_secret_id_ttl": "10m"}
+        first = run_playbook(tmp_path, variables)
+        assert first[0] == 0 and first[1]["changed"] == 5, first[2][-4000:]
+        stored = client.read("auth/approle/role/kms-plugin")["data"]
+        assert (stored["token_ttl"], stored["token_max_ttl"], stored["secret_id_ttl"]) == (3600, 86400, 600)
+        assert (stored["token_bound_cidrs"], stored["secret_id_bound_cidrs"]) == (["10.0.0.0/8", "192.168.1.7"], ["fd00::/8"])  # /32 is stored bare
+        second = run_playbook(tmp_path, variables)
+        assert second[0] == 0 and second[1]["changed"] == 0, second[2][-4000:]
+        # the same settings in the server's other spellings (host bits, a bare address, a duration): still nothing to do
+        client.write("auth/approle/role/kms-plugin", token_ttl="1h", token_bound_cidrs=["10.1.2.3/8", "192.168.1.7"],
+                     secret_id_bound_cidrs=["fd00::1/8"])
+        third = run_playbook(tmp_path, variables)
+        assert third[0] == 0 and third[1]["changed"] == 0, third[2][-4000:]
