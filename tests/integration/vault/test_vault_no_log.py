@@ -186,7 +186,7 @@ ROLES_PLAYBOOK = textwrap.dedent('''\
             vault_server_data_dir: "{{ srv }}/data"
             vault_server_log_dir: "{{ srv }}/log"
             vault_server_snapshot_dir: "{{ srv }}/snap"
-            vault_server_pki_dir: "{{ srv }}/pki"
+            vault_server_pki_dir: "{{ srv }}/x/../pki"  # a controller folder named relative to the inventory, as in the lab
             vault_server_binary_path: "{{ srv }}/bin/bao"
             vault_server_fqdn: localhost
             vault_server_tls_mode: supplied
