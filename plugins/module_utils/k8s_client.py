@@ -139,6 +139,15 @@ def redact_k8s_auth(module):
     return secrets
 
 
+def _kubeconfig_source(kubeconfig):
+    """Where a kubeconfig was read from, for an error message (a path is not a secret; a mapping's content is)."""
+    if isinstance(kubeconfig, dict):
+        return "the kubeconfig mapping"
+    if isinstance(kubeconfig, str) and kubeconfig:
+        return repr(kubeconfig)
+    return "the default kubeconfig (%r)" % os.environ.get("KUBECONFIG", "~/.kube/config")
+
+
 def _kubeconfig_documents(kubeconfig):
     if isinstance(kubeconfig, dict):
         return [kubeconfig]
@@ -265,14 +274,14 @@ def build_configuration(params, client_warnings=None):
                 k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
                                             persist_config=False)
     except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise K8sClientError("kubeconfig/context: cannot load the Kubernetes client configuration (%s): set "
+        raise K8sClientError("kubeconfig/context: cannot load the Kubernetes client configuration from %s (%s): set "
                              "kubeconfig to a readable file and context to one of its contexts, or set host and "
-                             "api_key" % exc)
+                             "api_key" % (_kubeconfig_source(kubeconfig), exc))
     except _YAML_ERRORS as exc:  # its message quotes the offending line of the file: name only its position
         mark = getattr(exc, "problem_mark", None)
         where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
-        raise K8sClientError("kubeconfig: the file is not valid YAML%s: fix it or point kubeconfig to another file"
-                             % where)
+        raise K8sClientError("kubeconfig: the file %s is not valid YAML%s: fix it or point kubeconfig to another file"
+                             % (_kubeconfig_source(kubeconfig), where))
     finally:
         root.removeHandler(capture)
         if client_warnings is not None:

@@ -6,8 +6,10 @@ containers.podman connection the way Molecule reaches its hosts. Each bad case r
 (``include_role``) with one wrong setting, once in check mode and once for real, in one ansible-playbook run
 per mode (block/rescue per case). Each case must be refused, the message must name the variable, and the
 container's file system (every path, mode, owner, size and mtime outside /proc, /sys, /dev, /run, /tmp and
-Ansible's own temporary folder) must be the same after the run as before it. The good settings of each role
-pass its validation tasks (so the checks do not simply refuse everything); they are not applied.
+Ansible's own temporary folder) must be the same after the run as before it. A planted TLS key and join
+token appear in none of the -vvv --diff output, the log file, the audit_trail records or the recorded
+messages. The good settings of each role pass its validation tasks (so the checks do not simply refuse
+everything); they are not applied.
 """
 import base64
 import os
@@ -72,6 +74,12 @@ GOOD = {
         "kubernetes_node_registry_mirrors": [{"registry": "registry.k8s.io", "mirrors": [{"url": "https://registry.site.internal"}]}],
         "kubernetes_node_kubelet_extra_config": {},
         "kubernetes_node_join_data": JOIN,
+        "kubernetes_node_sysctls": {"net.ipv4.ip_forward": "1"},
+        "kubernetes_node_cluster_dns": ["10.96.0.10"],
+        "kubernetes_node_taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+        "kubernetes_node_kubelet_max_pods": 110,
+        "kubernetes_node_bin_dir": "/usr/local/bin",
+        "kubernetes_node_name": "gpu-node-1",
     }),
 }
 
@@ -133,6 +141,14 @@ CASES = [
     ("kubernetes_node", {"kubernetes_node_registry_mirrors": [{"registry": "registry.k8s.io", "mirrors": [{"url": "ftp://m"}]}]},
      "kubernetes_node_registry_mirrors[0].mirrors"),
     ("kubernetes_node", {"kubernetes_node_kubelet_extra_config": {"readOnlyPort": 10255}}, "kubernetes_node_kubelet_extra_config"),
+    ("kubernetes_node", {"kubernetes_node_sysctls": {"net.ipv4.ip_forward": "1\nkernel.modules_disabled=0"}},
+     'kubernetes_node_sysctls["net.ipv4.ip_forward"]'),
+    ("kubernetes_node", {"kubernetes_node_cluster_dns": ["10.96.0.0/12"]}, "kubernetes_node_cluster_dns[0]"),
+    ("kubernetes_node", {"kubernetes_node_taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedul"}]},
+     "kubernetes_node_taints[0].effect"),
+    ("kubernetes_node", {"kubernetes_node_kubelet_max_pods": 0}, "kubernetes_node_kubelet_max_pods"),
+    ("kubernetes_node", {"kubernetes_node_bin_dir": "/usr/local/../../tmp"}, "kubernetes_node_bin_dir"),
+    ("kubernetes_node", {"kubernetes_node_name": "GPU_Node 1"}, "kubernetes_node_name"),
 ]
 
 PLAY = """
@@ -245,17 +261,20 @@ def _run(containers, root, check):
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
     env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections"),
-                "ANSIBLE_LOCAL_TEMP": str(root / "tmp"), "ANSIBLE_LOG_PATH": str(root / "ansible.log")})
+                "ANSIBLE_LOCAL_TEMP": str(root / "tmp"), "ANSIBLE_LOG_PATH": str(root / "ansible.log"),
+                "ANSIBLE_CALLBACKS_ENABLED": "sovereign.cluster.audit_trail",
+                "SOVEREIGN_AUDIT_TRAIL_FILE": str(root / "audit-trail.jsonl"), "SOVEREIGN_AUDIT_TRAIL_SYSLOG": "false"})
     before = _snapshot(containers)
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventory.yml", "play.yml", "-vvv"]
-    run = subprocess.run(command + (["--check", "--diff"] if check else []), cwd=str(root), env=env,
+    run = subprocess.run(command + (["--check", "--diff"] if check else ["--diff"]), cwd=str(root), env=env,
                          capture_output=True, text=True, timeout=900, check=False)
     after = _snapshot(containers)
     results = [(root / "results" / ("%d.txt" % index)).read_text() if (root / "results" / ("%d.txt" % index)).exists() else None
                for index in range(len(cases))]
     (root / "stdout.txt").write_text(run.stdout + run.stderr)
     return {"run": run, "before": before, "after": after, "results": results, "cases": cases,
-            "log": (root / "ansible.log").read_text() if (root / "ansible.log").exists() else ""}
+            "log": (root / "ansible.log").read_text() if (root / "ansible.log").exists() else "",
+            "trail": (root / "audit-trail.jsonl").read_text() if (root / "audit-trail.jsonl").exists() else ""}
 
 
 @pytest.fixture(scope="module", params=["check", "real"])
@@ -298,5 +317,6 @@ def test_refusals_come_from_the_first_checks(outcome):
 @pytest.mark.parametrize("secret", [PLANTED_KEY.split("\n")[1], PLANTED_TOKEN], ids=["tls_key", "join_token"])
 def test_the_planted_secrets_are_nowhere(outcome, secret):
     run = outcome["run"]
-    assert [where for where, text in (("stdout", run.stdout), ("stderr", run.stderr), ("log", outcome["log"]),
-                                      ("results", "\n".join(r or "" for r in outcome["results"]))) if secret in text] == []
+    assert (outcome["trail"] != "", [where for where, text in (
+        ("stdout", run.stdout), ("stderr", run.stderr), ("log", outcome["log"]), ("audit trail", outcome["trail"]),
+        ("results", "\n".join(r or "" for r in outcome["results"]))) if secret in text]) == (True, [])

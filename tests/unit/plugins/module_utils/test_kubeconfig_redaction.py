@@ -103,12 +103,12 @@ def test_colon_separated_files_are_all_read_and_missing_or_broken_ones_add_nothi
     assert kubeconfig_secrets(None) == set() and kubeconfig_secrets({}) == set()
 
 
-def test_a_broken_kubeconfig_file_is_reported_by_position_without_quoting_it(planted, tmp_path):
+def test_a_broken_kubeconfig_file_is_reported_by_path_and_position_without_quoting_it(planted, tmp_path):
     broken = tmp_path / "broken"
     broken.write_text("users:\n- name: x\n  user: {token: %s\n" % planted["token"])
     with pytest.raises(K8sClientError) as caught:
         build_configuration({"kubeconfig": str(broken)})
-    assert str(caught.value).startswith("kubeconfig: the file is not valid YAML at line ")
+    assert str(caught.value).startswith("kubeconfig: the file %r is not valid YAML at line " % str(broken))
     assert planted["token"] not in str(caught.value)
 
 
