@@ -24,8 +24,8 @@ _DNS_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)%s(\.%s)*\.?$" % (_DNS_LABEL, _DNS_LABEL))
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}\*?$")
 _SYSCTL_KEY = re.compile(r"^[a-z0-9_]+([./][A-Za-z0-9_@:-]+)+$")
-_DURATION = re.compile(r"^([0-9]+)(s|m|h|d)?$")
-_DURATION_SECONDS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_PART = re.compile(r"([0-9]+)(s|m|h|d|w)")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def shown(value, limit=60):
@@ -179,7 +179,9 @@ class Checks(object):
         """An absolute path without ``..``, ``//`` tricks or control characters."""
         if allow_empty and value in ("", None):
             return value
-        if not isinstance(value, str) or not value.startswith("/") or _CONTROL.search(value):
+        if isinstance(value, str) and _CONTROL.search(value):
+            return self.fail(field, "holds a newline or control character", "write the path on one line", value)
+        if not isinstance(value, str) or not value.startswith("/"):
             return self.fail(field, "not an absolute path", "use an absolute path such as /etc/sovereign/file", value)
         if ".." in value.split("/"):
             return self.fail(field, "holds '..'", "use the path without '..' (the real folder it means)", value)
@@ -207,11 +209,17 @@ class Checks(object):
 
     def duration(self, field, value, allow_zero=True, minimum_seconds=0, fix=None):
         """A Vault duration: seconds as an int, or digits with an optional s/m/h/d unit."""
-        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-        match = _DURATION.match(text)
-        if not match:
-            return self.fail(field, "not a duration", fix or "use seconds or a number with s, m, h or d, such as 30d", value)
-        seconds = int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+        text = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+        # The grammar of vault_client.parse_duration: seconds, or number+unit parts (90d, 1h30m, 2w).
+        seconds, position = (int(text), len(text)) if text.isdigit() else (0, 0)
+        for part in ([] if text.isdigit() else _DURATION_PART.finditer(text)):
+            if part.start() != position:
+                break
+            seconds += int(part.group(1)) * _DURATION_SECONDS[part.group(2)]
+            position = part.end()
+        if not text or position != len(text):
+            return self.fail(field, "not a duration", fix or "use seconds or numbers with a unit s, m, h, d or w, such as 30d or 1h30m",
+                             value)
         if seconds == 0 and not allow_zero:
             return self.fail(field, "is zero", fix or "use a positive duration such as 30d", value)
         if seconds and seconds < minimum_seconds:

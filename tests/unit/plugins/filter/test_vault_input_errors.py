@@ -81,7 +81,7 @@ def test_good_settings_pass():
     ({"token_bound_cidrs": ["10.0.0.1/33"]}, "vault_transit_token_bound_cidrs[0]: not an IP address or CIDR"),
     ({"secret_id_bound_cidrs": ["0.0.0.0/0"]}, "set vault_transit_allow_any_cidr: true to accept the exposure"),
     ({"audit_devices": [{"type": "file", "path": "a", "options": {"file_path": "/var/log/a\nb"}}]},
-     "vault_transit_audit_devices[0].options.file_path: not an absolute path"),
+     "vault_transit_audit_devices[0].options.file_path: holds a newline"),
     ({"server_flavor": "consul"}, "vault_transit_server_flavor: not one of openbao, vault"),
 ])
 def test_transit_refuses_naming_the_variable(changes, message):

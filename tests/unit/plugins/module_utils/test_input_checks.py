@@ -71,3 +71,13 @@ def test_valid_policies(text):
                                   'path "a" { capabilities "read" }'])
 def test_invalid_policies(text):
     assert hcl_policy_errors(text) != []
+
+
+@pytest.mark.parametrize("text,seconds", [("1h30m", 5400), ("2w", 1209600), ("90d", 7776000), ("3600", 3600), (60, 60)])
+def test_durations_follow_vault_client_grammar(text, seconds):
+    from ansible_collections.sovereign.cluster.plugins.module_utils.vault_client import parse_duration
+    assert (errors("duration", text), parse_duration(text, "field")) == ((seconds, []), seconds)
+
+
+def test_a_path_with_a_newline_says_so():
+    assert "holds a newline" in errors("path", "/etc/a\nb")[1][0]
