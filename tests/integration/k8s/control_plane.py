@@ -520,7 +520,7 @@ class AuditWindow:
         """``(verb, requestURI, code)`` of the requests of ``user`` (every user when None), in order."""
         self.close()
         return [(e["verb"], e["requestURI"], e.get("responseStatus", {}).get("code")) for e in self._events
-                if user is None or e["user"]["username"] == user]
+                if user is None or e.get("user", {}).get("username") == user]  # a refused login has no username
 
     def writes(self, user=ADMIN):
         return [e for e in self.events(user) if e[0] in WRITE_VERBS]
@@ -528,7 +528,7 @@ class AuditWindow:
     def users(self, among):
         """The users of ``among`` that made at least one request."""
         self.close()
-        return {e["user"]["username"] for e in self._events} & set(among)
+        return {e.get("user", {}).get("username") for e in self._events} & set(among)
 
 
 class KubeadmRejected(RuntimeError):
