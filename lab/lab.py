@@ -51,7 +51,7 @@ def machine_debian_mirror(suite="bookworm", etc=Path("/etc/apt")):
             fields = {}
             for line in stanza.splitlines():
                 if ":" in line and not line.lstrip().startswith("#"):
-                    key, _, value = line.partition(":")
+                    key, value = line.split(":", 1)
                     fields[key.strip().lower()] = value.split()
             if "deb" in fields.get("types", []) and fields.get("enabled", ["yes"])[0] != "no":
                 candidates += [(uri, fields.get("suites", [])) for uri in fields.get("uris", [])]

@@ -669,7 +669,9 @@ def hardening_input_errors(settings):
     """
     checks = Checks()
     get = settings.get
-    enabled = (lambda name: truthy(get(name, True)))
+
+    def enabled(name):
+        return truthy(get(name, True))
 
     if enabled("hardening_sshd_enabled"):
         checks.port("hardening_sshd_port", get("hardening_sshd_port", 22))

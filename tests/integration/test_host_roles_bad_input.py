@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("SOVEREIGN_LAB_IMAGE", "localhost/sovereign-debian12:latest")
 PLANTED_KEY = "-----BEGIN PRIVATE KEY-----\nplanted-" + secrets.token_hex(8) + "\n-----END PRIVATE KEY-----\n"
 _ALNUM = string.ascii_lowercase + string.digits
-PLANTED_TOKEN = "".join(secrets.choice(_ALNUM) for _ in range(6)) + "." + "".join(secrets.choice(_ALNUM) for _ in range(16))
+PLANTED_TOKEN = "".join(secrets.choice(_ALNUM) for _index in range(6)) + "." + "".join(secrets.choice(_ALNUM) for _index in range(16))
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n"
 JOIN = {"endpoint": "cp.site.internal:6443", "token": PLANTED_TOKEN, "ca_cert_hashes": ["sha256:" + "0" * 64],
         "ca_cert_data": base64.b64encode(CA_PEM.encode()).decode(), "anonymous_auth": False}
