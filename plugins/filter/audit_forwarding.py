@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
 import re
 
 from ansible_collections.sovereign.cluster.plugins.module_utils.input_checks import Checks, shown
@@ -30,9 +31,13 @@ def audit_forwarding_input_errors(settings):
                 forbidden=' "\\')
     mode = checks.one_of("audit_forwarding_pki_mode", get("audit_forwarding_pki_mode", "generate"), ["generate", "supplied"])
     if mode == "generate":
+        # A folder on the controller, often relative to the inventory ("{{ inventory_dir }}/../../lab/state/pki"):
+        # judged as the path it resolves to.
         pki_dir = get("audit_forwarding_pki_dir", "")
         if isinstance(pki_dir, str) and pki_dir.startswith("~/"):
             pki_dir = "/" + pki_dir[2:]
+        if isinstance(pki_dir, str) and pki_dir.startswith("/") and not re.search(r"[\x00-\x1f]", pki_dir):
+            pki_dir = posixpath.normpath(pki_dir)
         checks.path("audit_forwarding_pki_dir", pki_dir)
         ca_days = checks.integer("audit_forwarding_ca_valid_days", get("audit_forwarding_ca_valid_days", 3650), 1, 36500)
         cert_days = checks.integer("audit_forwarding_cert_valid_days", get("audit_forwarding_cert_valid_days", 825), 1, 3650)
