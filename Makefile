@@ -23,7 +23,7 @@ export SOVEREIGN_TOOL_HOME := $(CURDIR)/build/home
 COLLECTION_LINK := build/collections/ansible_collections/sovereign/cluster
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help deps venv setup images k8s-build k8s-build-all lab lab-up lab-down lab-prepare site test lint sanity unit integration molecule molecule-vm bench bench-hardening clean
+.PHONY: help deps venv setup images k8s-build k8s-build-all lab lab-up lab-down lab-prepare lab-check site test lint sanity unit integration molecule molecule-vm bench bench-hardening clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -73,8 +73,13 @@ lab-prepare:
 site:
 	VAULT_TOKEN=$$(cat lab/state/openbao-root-token) ansible-playbook playbooks/site.yml
 
-lab: lab-up  ## the main job: lab up, site.yml, lab down (also when site.yml fails)
-	rc=0; { $(MAKE) --no-print-directory lab-prepare && $(MAKE) --no-print-directory site; } || rc=$$?; \
+# After site.yml: every forwarding host's marker record must reach the collector's chained store and verify.
+lab-check:
+	ansible-playbook lab/check_audit.yml
+
+lab: lab-up  ## the main job: lab up, site.yml, the audit arrival check, lab down (also when a step fails)
+	rc=0; { $(MAKE) --no-print-directory lab-prepare && $(MAKE) --no-print-directory site \
+	  && $(MAKE) --no-print-directory lab-check; } || rc=$$?; \
 	$(MAKE) --no-print-directory lab-down; exit $$rc
 
 test: images  ## the whole suite, every tier; stops at the first failing tier
