@@ -17,6 +17,9 @@ description:
     the test-only C(unsafe_allow_api_audit_creation)). When the server refuses, the module fails and
     returns in RV(declaration) the C(audit) stanza to add to the server configuration (the
     C(sovereign.cluster.vault_server) role writes it there).
+  - The module knows of that refusal before trying, from the server's sanitized configuration
+    (C(sys/config/state/sanitized), where OpenBao reports C(unsafe_allow_api_audit_creation)), so check mode
+    fails with the same message the real run would; nothing is changed in either.
   - O(state=query) only reads C(sys/audit) and reports whether the device exists and matches the
     declaration; it never changes anything, so it verifies config-declared devices on OpenBao.
     Check mode also only reads.
@@ -200,7 +203,17 @@ def main():
     if module._diff:
         result['diff'] = dict(before=live or {}, after=after or {},
                               before_header='audit device %s' % path, after_header='audit device %s' % path)
-    if not changed or module.check_mode:
+    if not changed:
+        module.exit_json(**result)
+    # OpenBao 2.x refuses audit device changes through the API unless its configuration says
+    # unsafe_allow_api_audit_creation; it reports that setting in sys/config/state/sanitized (HashiCorp Vault
+    # has no such key). Known before any change, so check mode predicts the refusal the real run would meet.
+    if api_audit_refused_by_config(module):
+        verb = 'disable' if live is not None else 'enable'  # a replacement starts by disabling the live device
+        module.fail_json(msg=refused_message(path, declaration or audit_declaration_hcl(
+            path, live['type'], live['options'], live['description']), verb),
+            declaration=declaration, vault_error='unsafe_allow_api_audit_creation is false in the server configuration')
+    if module.check_mode:
         module.exit_json(**result)
 
     device_path = api_path('sys/audit', path)
@@ -214,6 +227,22 @@ def main():
         _call(module, 'enable audit device %r' % path, declaration, 'enable',
               module.client.adapter.post, device_path, json=payload)
     module.exit_json(**result)
+
+
+def api_audit_refused_by_config(module):
+    """True when the server's sanitized configuration says API audit changes are off (OpenBao).
+
+    Reading sys/config/state/sanitized needs sudo on that path; a token without it, or a server without the
+    endpoint, gives no answer here and the change is attempted (a refusal is then explained by _call).
+    """
+    try:
+        response = module.client.adapter.get(api_path('sys/config/state/sanitized'))
+    except Exception as exc:  # narrowed below
+        if not module.is_vault_error(exc):
+            raise
+        return False
+    data = response.get('data', response) if isinstance(response, dict) else {}
+    return isinstance(data, dict) and data.get('unsafe_allow_api_audit_creation') is False
 
 
 def _call(module, action, declaration, verb, func, *args, **kwargs):

@@ -37,8 +37,10 @@ def test_openbao_refusal_explains_declaration(openbao, openbao_workdir, vault_mo
     log = str(openbao_workdir / "refused.log")
     args = dict(openbao.conn(), path="siem", device_type="file", options={"file_path": log, "mode": "0600"})
     predicted = vault_module("vault_audit_device", args, check_mode=True)
-    assert predicted["changed"] is True and predicted["exists"] is False
     refused = vault_module("vault_audit_device", args)
+    # Check mode predicts the real run: the same refusal, read from the server's configuration before any change.
+    assert predicted["failed"] is True and predicted["msg"] == refused["msg"], predicted
+    assert predicted["declaration"] == refused["declaration"]
     assert refused["failed"] is True
     assert "declare it in the server configuration" in refused["msg"]
     assert "sovereign.cluster.vault_server" in refused["msg"]
@@ -50,7 +52,9 @@ def test_openbao_refusal_explains_declaration(openbao, openbao_workdir, vault_mo
 def test_openbao_refuses_to_replace_declared_device(openbao, openbao_declared_audit_log, vault_module):
     args = dict(openbao.conn(), path="declared", device_type="file",
                 options={"file_path": str(openbao_declared_audit_log), "hmac_accessor": False})
+    predicted = vault_module("vault_audit_device", args, check_mode=True)
     refused = vault_module("vault_audit_device", args)
+    assert predicted["failed"] is True and predicted["msg"] == refused["msg"], predicted
     assert refused["failed"] is True and "change or remove its declaration" in refused["msg"]
     assert devices(openbao)["declared/"]["options"] == {"file_path": str(openbao_declared_audit_log)}
 
