@@ -19,17 +19,18 @@ VAULT = "tests/integration/vault/test_vault_no_log.py"
 TENANT = "tests/integration/k8s/test_tenant_bad_input_secrets.py"
 TENANT_RBAC = "tests/integration/k8s/test_tenant_rbac_secrets_api.py"
 GPU = "tests/unit/roles/test_gpu_bad_input_secrets.py"
+HOST_SUCCESS = "tests/integration/test_host_roles_secrets.py"  # the success path, for real, with supplied keys
 
-# role or module -> {secret-bearing input: the test that plants a secret in it and greps every output}
+# role or module -> {secret-bearing input: the test (or tests) that plant a secret in it and grep every output}
 COVERAGE = {
-    "roles/audit_forwarding": {"audit_forwarding_tls_key": HOST_ROLES},
+    "roles/audit_forwarding": {"audit_forwarding_tls_key": (HOST_ROLES, HOST_SUCCESS)},
     "roles/hardening": {},
     "roles/kubernetes_control_plane": {"kubernetes_control_plane_kms_role_id": CONTROL_PLANE,
                                        "kubernetes_control_plane_kms_secret_id": CONTROL_PLANE},
     "roles/kubernetes_node": {"kubernetes_node_join_data": HOST_ROLES},
     "roles/nvidia_gpu": {"": GPU},  # no secret-bearing input; the test asserts so
     "roles/vault_server": {"vault_server_admin_token": VAULT, "vault_server_snapshot_role_id": VAULT,
-                           "vault_server_snapshot_secret_id": VAULT, "vault_server_tls_key": VAULT,
+                           "vault_server_snapshot_secret_id": VAULT, "vault_server_tls_key": (VAULT, HOST_SUCCESS),
                            "vault_server_unseal_keys": VAULT},
     "roles/vault_transit": {"vault_transit_token": VAULT},
     "roles/vcluster_tenant": {"vcluster_tenant_kubeconfig": TENANT, "vcluster_tenant_k8s_api_key": TENANT,
@@ -94,7 +95,8 @@ def test_every_no_log_option_of_a_module_has_a_planted_secret_test(module):
 
 
 @pytest.mark.parametrize("owner,name,test", [(owner, name, test) for owner, names in sorted(COVERAGE.items())
-                                             for name, test in sorted(names.items())])
+                                             for name, tests in sorted(names.items())
+                                             for test in (tests if isinstance(tests, tuple) else (tests,))])
 def test_the_listed_test_plants_a_secret_in_that_input(owner, name, test):
     text = (REPO / test).read_text()
     assert (re.search(r"plant", text, re.IGNORECASE) is not None, name in text) == (True, True), (owner, name, test)
