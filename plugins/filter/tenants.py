@@ -2,9 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the vcluster_tenant and vault_transit roles: validate ``sovereign_tenants``, name and render.
 
-The logic is in ``plugins/module_utils/tenant_manifests.py`` and ``plugins/module_utils/tenant_names.py``
-(pure functions, unit tested); these filters only turn its errors into AnsibleFilterError, so a bad
-catalog fails before anything changes.
+The logic is in ``plugins/module_utils/tenant_inputs.py`` (the checks), ``plugins/module_utils/tenant_manifests.py``
+(the rendering and the plan) and ``plugins/module_utils/tenant_names.py`` (pure functions, unit tested); these
+filters only turn its errors into AnsibleFilterError, so a bad catalog fails before anything changes.
 
 Filters:
   - C(tenant_validate(tenants, settings)) returns the tenants unchanged, or fails listing every error,
@@ -30,11 +30,10 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_inputs import role_input_errors, validate_tenants
 from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_manifests import (
     load_schema,
-    role_input_errors,
     tenant_plan,
-    validate_tenants,
     vcluster_values_errors,
 )
 from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_names as naming

@@ -1,11 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Vault role filters: each bad input gives one message naming the variable and the fix, never a secret;
-AppRole settings compare in the server's canonical form; a failed no_log API call is worded without its token."""
+AppRole settings compare in the server's canonical form; a failed no_log API call is worded without its token.
+The logic is in module_utils (vault_inputs, vault_api_results); the tests go through the filters the roles use."""
 import copy
 
 import pytest
 
 from ansible_collections.sovereign.cluster.plugins.filter.vault import FilterModule
+from ansible_collections.sovereign.cluster.plugins.module_utils import vault_api_results, vault_inputs
 
 FILTERS = FilterModule().filters()
 SECRET = "s.planted-secret-4711"
@@ -183,3 +185,10 @@ def test_api_error_names_status_path_and_server_errors_not_the_token():
     assert FILTERS["vault_api_error"]({"skipped": True}, "x") == ""
     unreachable = FILTERS["vault_api_error"]({"status": -1, "url": "http://h:1/v1/sys/auth", "msg": "Connection refused"}, "x")
     assert unreachable.startswith("cannot x: no answer (Connection refused) on /v1/sys/auth")
+
+
+def test_the_filters_the_roles_use_are_the_module_utils_functions():
+    assert FILTERS == {"vault_transit_input_errors": vault_inputs.vault_transit_input_errors,
+                       "vault_server_input_errors": vault_inputs.vault_server_input_errors,
+                       "vault_approle_settings": vault_api_results.vault_approle_settings,
+                       "vault_api_error": vault_api_results.vault_api_error}

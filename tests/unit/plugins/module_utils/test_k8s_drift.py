@@ -49,7 +49,7 @@ def test_contained_is_strict_on_types_that_matter():
 
 
 def test_tenant_quota_must_hold_its_control_plane():
-    from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_manifests import validate_tenants
+    from ansible_collections.sovereign.cluster.plugins.module_utils.tenant_inputs import validate_tenants
 
     tenant = {"name": "small", "zone": "secnumcloud", "quotas": {"cpu": "1", "memory": "512Mi"}, "admins": ["g"]}
     errors = validate_tenants([tenant], {"fallback_dns": "10.96.0.10"})

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Issue 21: the inputs of vcluster_tenant checked before anything changes (tenant_manifests), each error exact.
+"""Issue 21: the inputs of vcluster_tenant checked before anything changes (tenant_inputs), each error exact.
 
 MIG quotas against the site's GPU catalogue (the profile table of mig.py, checked against the real H100/H200
 captures in test_mig_catalogue below), transit key settings, whole-internet rules without their acknowledgement,
@@ -10,6 +10,7 @@ import re
 import pytest
 
 from ansible_collections.sovereign.cluster.plugins.module_utils import mig
+from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_inputs as ti
 from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_manifests as tm
 
 SETTINGS = {"fallback_dns": "10.0.0.53"}
@@ -21,7 +22,7 @@ def tenant(**changes):
 
 
 def errors(tenants, **settings):
-    return tm.validate_tenants(tenants, dict(SETTINGS, **settings))
+    return ti.validate_tenants(tenants, dict(SETTINGS, **settings))
 
 
 @pytest.mark.parametrize("model", sorted(CAPTURES))
@@ -115,7 +116,7 @@ GOOD_INPUTS = {"vcluster_tenant_kubeconfig": None, "vcluster_tenant_helm_binary"
 
 
 def inputs(**changes):
-    return tm.role_input_errors(dict(GOOD_INPUTS, **changes), exists=lambda path: path == "/etc/ok")
+    return ti.role_input_errors(dict(GOOD_INPUTS, **changes), exists=lambda path: path == "/etc/ok")
 
 
 @pytest.mark.parametrize("changes,expected", [

@@ -8,6 +8,7 @@ import json
 import kubernetes_validate
 import pytest
 
+from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_inputs as ti
 from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_manifests as tm
 
 K8S_VERSIONS = ["1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0"]
@@ -92,13 +93,13 @@ def test_fallback_dns_of_8888_is_caught_even_though_the_schema_allows_it(plans, 
 def test_fallback_dns_is_the_sites_and_never_public(plans):
     for plan in plans:
         assert plan["values"]["policies"]["networkPolicy"]["fallbackDns"] == "10.0.0.53"
-    assert tm.validate_tenants(CATALOGUE, {"fallback_dns": "8.8.8.8"}) == [
+    assert ti.validate_tenants(CATALOGUE, {"fallback_dns": "8.8.8.8"}) == [
         "vcluster_tenant_fallback_dns 8.8.8.8 is a public resolver: a sovereign tenant resolves names through the "
         "site's internal DNS (a private address)"]
-    assert tm.validate_tenants(CATALOGUE, {"fallback_dns": "1.1.1.1"})[0].startswith("vcluster_tenant_fallback_dns 1.1.1.1 is")
-    assert "is not set" in tm.validate_tenants(CATALOGUE, {})[0]
+    assert ti.validate_tenants(CATALOGUE, {"fallback_dns": "1.1.1.1"})[0].startswith("vcluster_tenant_fallback_dns 1.1.1.1 is")
+    assert "is not set" in ti.validate_tenants(CATALOGUE, {})[0]
     # Only offboarding: no DNS needed.
-    assert tm.validate_tenants([dict(CATALOGUE[2], state="absent")], {}) == []
+    assert ti.validate_tenants([dict(CATALOGUE[2], state="absent")], {}) == []
 
 
 def test_vcluster_values_are_restricted_and_policies_on(plans):

@@ -5,7 +5,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sovereign.cluster.plugins.filter.tenants import FilterModule
-from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_manifests as tm
+from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_inputs as ti
 from ansible_collections.sovereign.cluster.plugins.module_utils import tenant_names as tn
 
 FILTERS = FilterModule().filters()
@@ -46,7 +46,7 @@ def test_vcluster_tenant_plan_refuses_gamma_and_gamma_transit():
     with pytest.raises(AnsibleFilterError) as info:
         FILTERS["tenant_plan"](GAMMA_PAIR, SETTINGS)
     assert str(info.value) == "sovereign_tenants is invalid, nothing was changed:\n- " + GAMMA_ERROR
-    assert tm.validate_tenants(GAMMA_PAIR, SETTINGS) == [GAMMA_ERROR]
+    assert ti.validate_tenants(GAMMA_PAIR, SETTINGS) == [GAMMA_ERROR]
 
 
 def test_vault_transit_key_list_refuses_gamma_and_gamma_transit():
@@ -106,7 +106,7 @@ def test_a_name_declared_twice_is_one_error_and_only_once_in_the_plan():
         "sovereign_tenants[1].name 'alpha' is declared twice (also sovereign_tenants[0]): tenant names must be unique"]
     assert tn.name_collisions(tenants, duplicates=False) == []
     # The plan leaves it to check_tenant_catalog, whose message it already had: one error, not two.
-    assert [e for e in tm.validate_tenants(tenants, SETTINGS) if "'alpha'" in e] == [
+    assert [e for e in ti.validate_tenants(tenants, SETTINGS) if "'alpha'" in e] == [
         "sovereign_tenants[1].name 'alpha' is declared twice (also tenants[0]): tenant names must be unique"]
 
 
@@ -140,7 +140,7 @@ def test_a_tenant_without_a_name_is_reported():
 
 def test_clean_catalogue_is_accepted_and_vault_transit_keys_are_exact():
     assert tn.name_collisions(CLEAN, SETTINGS, [KMS_KEY]) == []
-    assert tm.validate_tenants(CLEAN, SETTINGS) == []
+    assert ti.validate_tenants(CLEAN, SETTINGS) == []
     assert FILTERS["transit_key_list"]([KMS_KEY], CLEAN, {"transit_policy_suffix": "-transit"}) == [
         {"name": "kube-secrets", "purpose": "kms", "approle": "kms-plugin", "policy": "kube-secrets-transit"},
         {"name": "tenant-alpha", "purpose": "tenant", "policy": "tenant-alpha-transit", "approle": "tenant-alpha",
