@@ -9,7 +9,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 name: host_library
-author: sovereign.cluster contributors
+author:
+  - sovereign.cluster developers (@sovereign-cluster)
 version_added: "1.0.0"
 short_description: Source of a collection library that a role installs on its hosts as a host program
 description:

@@ -55,7 +55,7 @@ def test_a_playbook_installs_the_exact_files_and_a_second_run_changes_nothing(re
     command = [_ansible_playbook(), "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
                str(tmp_path / "install.yml")]
     runs = [subprocess.run(command, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120, check=False)
-            for _ in range(2)]
+            for _attempt in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stdout + run.stderr
     assert "changed=1" in runs[0].stdout
