@@ -43,3 +43,16 @@ def test_kubernetes_version_is_the_one_built_and_tested(repo_dir):
         argspec = yaml.safe_load((repo_dir / "roles" / role / "meta" / "argument_specs.yml").read_text())
         assert str(defaults["kubernetes_version"]) == pinned, role
         assert str(argspec["argument_specs"]["main"]["options"]["kubernetes_version"]["default"]) == pinned, role
+
+
+def test_every_filter_has_its_sidecar_documentation(repo_dir):
+    """ansible-doc reads a filter's documentation from plugins/filter/<name>.yml: one per filter the collection has."""
+    import importlib
+
+    names = set()
+    for path in sorted((repo_dir / "plugins" / "filter").glob("*.py")):
+        module = importlib.import_module("ansible_collections.sovereign.cluster.plugins.filter." + path.stem)
+        names |= set(module.FilterModule().filters())
+    assert names
+    documented = {path.stem for path in (repo_dir / "plugins" / "filter").glob("*.yml")}
+    assert (sorted(names - documented), sorted(documented - names)) == ([], [])
