@@ -4,8 +4,8 @@
 Real: two podman containers of the lab's Debian 12 image (``make images``), reached through the
 containers.podman connection the way Molecule reaches its hosts. Each bad case runs the **whole role**
 (``include_role``) with one wrong setting, once in check mode and once for real, in one ansible-playbook run
-per mode (block/rescue per case). Each case must be refused, the message must name the variable, and the
-container's file system (every path, mode, owner, size and mtime outside /proc, /sys, /dev, /run, /tmp and
+per mode (block/rescue per case: tests/case_playbook.py). Each case must be refused, the message must name the
+variable, and the container's file system (every path, mode, owner, size and mtime outside /proc, /sys, /dev, /run, /tmp and
 Ansible's own temporary folder) must be the same after the run as before it. A planted TLS key and join
 token appear in none of the -vvv --diff output, the log file, the audit_trail records or the recorded
 messages. The good settings of each role pass its validation tasks (so the checks do not simply refuse
@@ -17,11 +17,11 @@ import secrets
 import string
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.case_playbook import MODES, CasePlaybook, assert_ran, assert_refused
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("SOVEREIGN_LAB_IMAGE", "localhost/sovereign-debian12:latest")
@@ -151,49 +151,11 @@ CASES = [
     ("kubernetes_node", {"kubernetes_node_name": "GPU_Node 1"}, "kubernetes_node_name"),
 ]
 
-PLAY = """
-- name: Each case, the whole role, refused before any change (cases spread over the targets)
-  hosts: targets
-  gather_facts: true
-  tasks:
-    - name: Cases
-      ansible.builtin.include_tasks: case.yml
-      loop: "{{ range(groups['targets'].index(inventory_hostname), %(count)d, groups['targets'] | length) | list }}"
-      loop_control:
-        loop_var: case
-"""
-CASE = """
-- name: Case {{ case }}
-  block:
-    - name: Settings of the case (they hold planted secrets; a site keeps such values in a vault)
-      ansible.builtin.include_vars:
-        file: "cases/{{ case }}.yml"
-      no_log: true
-    - name: The role (validation only for a good case)
-      ansible.builtin.include_role:
-        name: "sovereign.cluster.{{ case_role }}"
-        tasks_from: "{{ case_tasks_from | default(omit, true) }}"
-    - name: Passed
-      ansible.builtin.copy:
-        content: PASSED
-        dest: "{{ results }}/{{ case }}.txt"
-        mode: "0600"
-      delegate_to: localhost
-      check_mode: false
-      changed_when: false
-  rescue:
-    - name: Record the refusal
-      ansible.builtin.copy:
-        content: "{{ ansible_failed_task.name }}\\n{{ ansible_failed_result.msg }}\\n{{ _item_messages | join('\\n') }}"
-        dest: "{{ results }}/{{ case }}.txt"
-        mode: "0600"
-      delegate_to: localhost
-      check_mode: false
-      changed_when: false
-      vars:
-        # A looped check fails with "One or more items failed"; each item's message names the field.
-        _item_messages: "{{ ansible_failed_result.results | default([]) | selectattr('failed', 'defined') | selectattr('failed')
-                            | map(attribute='msg') | list }}"
+ROLE_BODY = """
+- name: The role (validation only for a good case)
+  ansible.builtin.include_role:
+    name: "sovereign.cluster.{{ case_role }}"
+    tasks_from: "{{ case_tasks_from | default(omit, true) }}"
 """
 SNAPSHOT = ("find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/tmp "
             "-o -path /root/.ansible \\) -prune -o -printf '%p %m %u %g %s %T@\\n' | LC_ALL=C sort")
@@ -244,58 +206,37 @@ def _snapshot(containers):
             for line in _podman("exec", name, "sh", "-c", SNAPSHOT).stdout.splitlines()]
 
 
-def _run(containers, root, check):
-    root.mkdir(parents=True)
-    (root / "cases").mkdir()
-    (root / "results").mkdir()
-    cases = _all_cases()
-    for index, (role, tasks_from, settings, _field) in enumerate(cases):
-        (root / "cases" / ("%d.yml" % index)).write_text(yaml.safe_dump(
-            dict(settings, case_role=role, case_tasks_from=tasks_from)))
-    (root / "case.yml").write_text(CASE)
-    (root / "play.yml").write_text(PLAY % {"count": len(cases)})
-    (root / "inventory.yml").write_text(yaml.safe_dump({"all": {"children": {"targets": {"hosts": {
+@pytest.fixture(scope="module")
+def case_playbook(containers, tmp_path_factory):
+    """Every case on the two containers (spread over both), with -vvv, the log file and the audit_trail records."""
+    cases = [("role", dict(settings, case_role=role, case_tasks_from=tasks_from))
+             for role, tasks_from, settings, _field in _all_cases()]
+    inventory = {"all": {"children": {"targets": {"hosts": {
         "target%d" % number: {"ansible_connection": "containers.podman.podman", "ansible_host": name,
-                              "ansible_python_interpreter": "/usr/bin/python3", "results": str(root / "results")}
-        for number, name in enumerate(containers, 1)}}}}}))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections"),
-                "ANSIBLE_LOCAL_TEMP": str(root / "tmp"), "ANSIBLE_LOG_PATH": str(root / "ansible.log"),
-                "ANSIBLE_CALLBACKS_ENABLED": "sovereign.cluster.audit_trail",
-                "SOVEREIGN_AUDIT_TRAIL_FILE": str(root / "audit-trail.jsonl"), "SOVEREIGN_AUDIT_TRAIL_SYSLOG": "false"})
+                              "ansible_python_interpreter": "/usr/bin/python3"}
+        for number, name in enumerate(containers, 1)}}}}}
+    return CasePlaybook(tmp_path_factory.mktemp("bad-input"), cases, {"role": ROLE_BODY}, inventory=inventory,
+                        hosts="targets", gather_facts=True, args=["-vvv"], record_output=True)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def outcome(request, containers, case_playbook):
     before = _snapshot(containers)
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventory.yml", "play.yml", "-vvv"]
-    run = subprocess.run(command + (["--check", "--diff"] if check else ["--diff"]), cwd=str(root), env=env,
-                         capture_output=True, text=True, timeout=900, check=False)
-    after = _snapshot(containers)
-    results = [(root / "results" / ("%d.txt" % index)).read_text() if (root / "results" / ("%d.txt" % index)).exists() else None
-               for index in range(len(cases))]
-    (root / "stdout.txt").write_text(run.stdout + run.stderr)
-    return {"run": run, "before": before, "after": after, "results": results, "cases": cases,
-            "log": (root / "ansible.log").read_text() if (root / "ansible.log").exists() else "",
-            "trail": (root / "audit-trail.jsonl").read_text() if (root / "audit-trail.jsonl").exists() else ""}
-
-
-@pytest.fixture(scope="module", params=["check", "real"])
-def outcome(request, containers, tmp_path_factory):
-    return _run(containers, tmp_path_factory.mktemp("bad-input") / request.param, request.param == "check")
+    played = case_playbook.run(request.param)
+    return {"run": played, "before": before, "after": _snapshot(containers), "results": played.results}
 
 
 def test_the_run_completed(outcome):
-    run = outcome["run"]
-    assert (run.returncode, [index for index, result in enumerate(outcome["results"]) if result is None]) == (0, []), \
-        run.stdout[-4000:] + run.stderr[-2000:]
+    assert_ran(outcome["run"])
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=["%s-%s" % (case[0], case[2]) for case in CASES])
 def test_bad_input_is_refused_naming_the_field(outcome, index):
-    result = outcome["results"][index]
-    assert result is not None and result != "PASSED" and CASES[index][2] in result, result
+    assert_refused(outcome["results"][index], CASES[index][2], include_items=True)
 
 
 def test_good_settings_pass_validation(outcome):
-    assert outcome["results"][len(CASES):] == ["PASSED"] * len(GOOD)
+    assert [None if result is None else result.refused for result in outcome["results"][len(CASES):]] == [False] * len(GOOD)
 
 
 def test_nothing_changed_on_the_host(outcome):
@@ -310,13 +251,13 @@ def test_no_task_reported_a_change(outcome):
 
 def test_refusals_come_from_the_first_checks(outcome):
     """Every bad case stops at a validation task (nothing in between could have changed anything)."""
-    names = sorted({result.split("\n", 1)[0] for result in outcome["results"][:len(CASES)] if result})
+    names = sorted({result.task for result in outcome["results"][:len(CASES)] if result})
     assert [name for name in names if not name.startswith(("Check", "Validating arguments against arg spec"))] == [], names
 
 
 @pytest.mark.parametrize("secret", [PLANTED_KEY.split("\n")[1], PLANTED_TOKEN], ids=["tls_key", "join_token"])
 def test_the_planted_secrets_are_nowhere(outcome, secret):
     run = outcome["run"]
-    assert (outcome["trail"] != "", [where for where, text in (
-        ("stdout", run.stdout), ("stderr", run.stderr), ("log", outcome["log"]), ("audit trail", outcome["trail"]),
-        ("results", "\n".join(r or "" for r in outcome["results"]))) if secret in text]) == (True, [])
+    assert (run.trail != "", [where for where, text in (
+        ("stdout", run.stdout), ("stderr", run.stderr), ("log", run.log), ("audit trail", run.trail),
+        ("results", "\n".join(r.task + "\n" + r.text for r in outcome["results"] if r))) if secret in text]) == (True, [])

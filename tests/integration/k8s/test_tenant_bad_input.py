@@ -2,7 +2,7 @@
 """Bad input to the vcluster_tenant role and the tenant_rbac module, on the real apiserver and a real OpenBao.
 
 One ansible-playbook run per mode (``--check``, then for real) plays every case, each in a block/rescue that
-records ``ansible_failed_result.msg``. Around both runs the test snapshots what the role and the module may write:
+records ``ansible_failed_result.msg`` (tests/case_playbook.py). Around both runs the test snapshots what the role and the module may write:
 
 * on the apiserver: namespaces, and per namespace ResourceQuotas, LimitRanges, NetworkPolicies, Roles,
   RoleBindings and the names of Secrets; ClusterRoles, ClusterRoleBindings, ValidatingAdmissionPolicies and their
@@ -15,23 +15,19 @@ Every case must be refused with a message naming the variable (with its index or
 in check mode and for real. A last good run proves the harness sees changes (and offboards its tenant).
 """
 import copy
-import json
-import os
 import secrets
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import hvac
 import kubernetes
 import pytest
-import yaml
 
 from control_plane import REPO
+from tests.case_playbook import CasePlaybook, assert_all_refused, assert_ran, assert_refused
 
 sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
-from openbao_server import OpenBaoServer, ensure_collection_link, module_env  # noqa: E402
+from openbao_server import OpenBaoServer  # noqa: E402
 
 PREFIX = "sb" + secrets.token_hex(2)
 
@@ -138,80 +134,19 @@ RBAC_CASES = [
                              "subjects": [{"kind": "Group", "name": "oidc:a-admins"}]}]), "no-such-role"),
 ]
 
-PLAYBOOK = """
-- name: Every bad input of vcluster_tenant and tenant_rbac, one block each
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Role cases
-      ansible.builtin.include_tasks: role_case.yml
-      loop: "{{ range(role_cases | int) | list }}"
-      loop_control:
-        loop_var: case
-    - name: Module cases
-      ansible.builtin.include_tasks: module_case.yml
-      loop: "{{ range(module_cases | int) | list }}"
-      loop_control:
-        loop_var: case
-    - name: The good case (its own run)
-      when: good_run | default('') | length > 0
-      block:
-        - name: Good settings
-          ansible.builtin.include_vars:
-            file: "cases/{{ good_run }}.yml"
-        - name: The role with good settings
-          ansible.builtin.include_role:
-            name: sovereign.cluster.vcluster_tenant
+ROLE_BODY = """
+- name: The whole role
+  ansible.builtin.include_role:
+    name: sovereign.cluster.vcluster_tenant
 """
-ROLE_CASE = """
-- name: Role case {{ case }}
-  block:
-    - name: Settings of the case
-      ansible.builtin.include_vars:
-        file: "cases/role-{{ case }}.yml"
-    - name: The whole role
-      ansible.builtin.include_role:
-        name: sovereign.cluster.vcluster_tenant
-    - name: Passed (a bad case must not get here)
-      ansible.builtin.copy:
-        content: PASSED
-        dest: "results/{{ mode }}-role-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
-  rescue:
-    - name: Record the refusal
-      ansible.builtin.copy:
-        content: "{{ ansible_failed_result.msg | default('(no msg)') }}"
-        dest: "results/{{ mode }}-role-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
-"""
-MODULE_CASE = """
-- name: Module case {{ case }}
-  vars:
-    options: "{{ lookup('ansible.builtin.file', 'cases/module-' ~ case ~ '.json') | from_json }}"
-  block:
-    - name: tenant_rbac with the case's options
-      sovereign.cluster.tenant_rbac:
-        kubeconfig: "{{ options.kubeconfig | default(admin_kubeconfig) }}"
-        tenant: "{{ options.tenant }}"
-        namespaces: "{{ options.namespaces }}"
-        roles: "{{ options.roles }}"
-        bindings: "{{ options.bindings }}"
-    - name: Passed (a bad case must not get here)
-      ansible.builtin.copy:
-        content: PASSED
-        dest: "results/{{ mode }}-module-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
-  rescue:
-    - name: Record the refusal
-      ansible.builtin.copy:
-        content: "{{ ansible_failed_result.msg | default('(no msg)') }}"
-        dest: "results/{{ mode }}-module-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
+MODULE_BODY = """
+- name: tenant_rbac with the case's options
+  sovereign.cluster.tenant_rbac:
+    kubeconfig: "{{ case_options.kubeconfig | default(admin_kubeconfig) }}"
+    tenant: "{{ case_options.tenant }}"
+    namespaces: "{{ case_options.namespaces }}"
+    roles: "{{ case_options.roles }}"
+    bindings: "{{ case_options.bindings }}"
 """
 
 
@@ -291,39 +226,27 @@ class Rig:
             "vcluster_tenant_vault_auto_rotate_period": "30d", "vcluster_tenant_offboard_confirm": [],
         }
         self.role_cases = [(_fill(dict(self.good, **changes), places), _fill(text, places)) for changes, text in ROLE_CASES]
-        (root / "cases").mkdir()
-        (root / "results").mkdir()
-        for index, (variables, _text) in enumerate(self.role_cases):
-            (root / "cases" / ("role-%d.yml" % index)).write_text(yaml.safe_dump(variables))
-        for index, (options, _text) in enumerate(RBAC_CASES):
-            (root / "cases" / ("module-%d.json" % index)).write_text(json.dumps(options))
-        (root / "cases" / "good.yml").write_text(yaml.safe_dump(self.good))
-        gone = dict(self.good, sovereign_tenants=tenant(state="absent"), vcluster_tenant_offboard_confirm=[TENANT])
-        (root / "cases" / "offboard.yml").write_text(yaml.safe_dump(gone))
-        (root / "role_case.yml").write_text(ROLE_CASE)
-        (root / "module_case.yml").write_text(MODULE_CASE)
-        (root / "play.yml").write_text(PLAYBOOK)
-        os.chmod(root / "cases", 0o700)
+        cases = [("role", variables) for variables, _text in self.role_cases]
+        cases += [("module", {"case_options": options}) for options, _text in RBAC_CASES]
+        self.cases = CasePlaybook(root, cases, {"role": ROLE_BODY, "module": MODULE_BODY}, timeout=1800,
+                                  extra_vars={"admin_kubeconfig": control_plane.admin_kubeconfig})
 
-    def run(self, mode, *extra, cases=True, good_run=""):
-        ensure_collection_link()
-        variables = {"mode": mode, "ansible_python_interpreter": sys.executable, "good_run": good_run,
-                     "admin_kubeconfig": self.cp.admin_kubeconfig,
-                     "role_cases": len(ROLE_CASES) if cases else 0, "module_cases": len(RBAC_CASES) if cases else 0}
+    def _audited(self, play, *args):
+        """``play(*args)``, with the apiserver's audit events of the run: (Played, requests)."""
         window = self.cp.audit_window()
-        started = time.monotonic()
-        proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "play.yml",
-                               "-e", json.dumps(variables), *extra], cwd=str(self.root), capture_output=True, text=True,
-                              timeout=1800, check=False,
-                              env=module_env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(self.root / "tmp")))
-        proc.seconds = time.monotonic() - started
-        proc.requests = window.events()  # the role's and the module's identity (the admin kubeconfig); controllers write on their own
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-        return proc
+        played = play(*args)
+        # the role's and the module's identity (the admin kubeconfig); controllers write on their own
+        return played, window.events()
 
-    def results(self, mode):
-        return ([(self.root / "results" / ("%s-role-%d.txt" % (mode, i))).read_text() for i in range(len(ROLE_CASES))],
-                [(self.root / "results" / ("%s-module-%d.txt" % (mode, i))).read_text() for i in range(len(RBAC_CASES))])
+    def run(self, mode):
+        played, requests = self._audited(self.cases.run, mode)
+        assert_ran(played)
+        return played, requests
+
+    def run_role(self, label, variables):
+        played, requests = self._audited(self.cases.play_role, label, "sovereign.cluster.vcluster_tenant", variables)
+        assert played.returncode == 0, played.tail()
+        return played, requests
 
 
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
@@ -352,34 +275,30 @@ def rig(control_plane, k8s_api, openbao, tmp_path_factory, fixtures_dir):
 @pytest.fixture(scope="module")
 def runs(rig, k8s_api):
     out = {"start": (api_snapshot(k8s_api, k8s_api.client), bao_snapshot(rig.bao))}
-    out["check"] = rig.run("check", "--check", "--diff")
+    out["check"], out["check_requests"] = rig.run("check")
     out["check_after"] = (api_snapshot(k8s_api, k8s_api.client), bao_snapshot(rig.bao))
-    roles, modules = rig.results("check")
-    if "PASSED" in roles + modules:
-        pytest.fail("a bad case passed in check mode; the real run is not started: %s" % [
-            i for i, r in enumerate(roles + modules) if r == "PASSED"])
-    out["real"] = rig.run("real")
+    if out["check"].not_refused():
+        pytest.fail("a bad case was not refused in check mode; the real run is not started: %s" % out["check"].not_refused())
+    out["real"], out["real_requests"] = rig.run("real")
     out["real_after"] = (api_snapshot(k8s_api, k8s_api.client), bao_snapshot(rig.bao))
     try:
-        out["good"] = rig.run("good", cases=False, good_run="good")
+        out["good"], out["good_requests"] = rig.run_role("good", rig.good)
         out["good_after"] = (api_snapshot(k8s_api, k8s_api.client), bao_snapshot(rig.bao))
     finally:
-        rig.run("offboard", cases=False, good_run="offboard")
+        rig.run_role("offboard", dict(rig.good, sovereign_tenants=tenant(state="absent"), vcluster_tenant_offboard_confirm=[TENANT]))
     return out
 
 
 @pytest.mark.parametrize("mode", ["check", "real"])
 @pytest.mark.parametrize("index", range(len(ROLE_CASES)), ids=[_case_id(c[1]) for c in ROLE_CASES])
 def test_role_refuses_naming_the_field(rig, runs, mode, index):
-    message = rig.results(mode)[0][index]
-    assert rig.role_cases[index][1] in message, message
+    assert_refused(runs[mode].results[index], rig.role_cases[index][1])
 
 
 @pytest.mark.parametrize("mode", ["check", "real"])
 @pytest.mark.parametrize("index", range(len(RBAC_CASES)), ids=[_case_id(c[1]) for c in RBAC_CASES])
-def test_tenant_rbac_refuses_naming_the_field(rig, runs, mode, index):
-    message = rig.results(mode)[1][index]
-    assert message != "PASSED" and RBAC_CASES[index][1] in message, message
+def test_tenant_rbac_refuses_naming_the_field(runs, mode, index):
+    assert_refused(runs[mode].results[len(ROLE_CASES) + index], RBAC_CASES[index][1])
 
 
 @pytest.mark.parametrize("mode", ["check", "real"])
@@ -391,9 +310,9 @@ def test_nothing_changed_on_the_apiserver_or_openbao(runs, mode):
 
 @pytest.mark.parametrize("mode", ["check", "real"])
 def test_the_apiserver_saw_no_write_request(runs, mode):
-    sent = [r for r in runs[mode].requests if r[0] in WRITES]
+    sent = [r for r in runs[mode + "_requests"] if r[0] in WRITES]
     assert sent == [], sent
-    assert runs[mode].requests, "the runs read nothing: the audit log does not see the role"
+    assert runs[mode + "_requests"], "the runs read nothing: the audit log does not see the role"
 
 
 def test_the_good_run_does_change_both_servers(runs):
@@ -403,8 +322,6 @@ def test_the_good_run_does_change_both_servers(runs):
     assert "tenant-" + TENANT in bao["transit_keys"]
 
 
-def test_every_case_was_refused_in_both_modes(runs, rig):
+def test_every_case_was_refused_in_both_modes(runs):
     """Both runs recorded one refusal per case (a case that passed or recorded nothing would show here)."""
-    for mode in ("check", "real"):
-        roles, modules = rig.results(mode)
-        assert [i for i, message in enumerate(roles + modules) if message in ("", "PASSED")] == [], mode
+    assert_all_refused(runs["check"], runs["real"])

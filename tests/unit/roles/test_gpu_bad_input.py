@@ -19,11 +19,10 @@ import json
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.case_playbook import CasePlaybook, assert_all_refused, assert_ran, assert_refused
 
 H100 = "h100-80gb-hbm3-mig-disabled"
 READ_ONLY = {"-lgip", "-lgipp", "-lgi", "-lci", "-L", "-q"}
@@ -106,83 +105,22 @@ MODULE_CASES = [
     ({"nvidia_smi_path": "/usr/bin/../bin/nvidia-smi"}, "nvidia_smi_path '/usr/bin/../bin/nvidia-smi' is not a program"),
 ]
 
-PLAYBOOK = """
-- name: Every bad input of nvidia_gpu and nvidia_mig, one block each
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Role cases
-      ansible.builtin.include_tasks: role_case.yml
-      loop: "{{ range(role_cases | int) | list }}"
-      loop_control:
-        loop_var: case
-    - name: Module cases
-      ansible.builtin.include_tasks: module_case.yml
-      loop: "{{ range(module_cases | int) | list }}"
-      loop_control:
-        loop_var: case
-    - name: The good case (its own run)
-      when: with_good | default(false) | bool
-      block:
-        - name: Good settings
-          ansible.builtin.include_vars:
-            file: cases/good.yml
-        - name: The role with good settings
-          ansible.builtin.include_role:
-            name: sovereign.cluster.nvidia_gpu
+ROLE_BODY = """
+- name: Forget what the previous case checked
+  ansible.builtin.set_fact:
+    _nvidia_gpu_inputs_checked: false
+    _nvidia_gpu_mig_checked: false
+- name: The whole role
+  ansible.builtin.include_role:
+    name: sovereign.cluster.nvidia_gpu
 """
-ROLE_CASE = """
-- name: Role case {{ case }}
-  block:
-    - name: Forget what the previous case checked
-      ansible.builtin.set_fact:
-        _nvidia_gpu_inputs_checked: false
-        _nvidia_gpu_mig_checked: false
-    - name: Settings of the case
-      ansible.builtin.include_vars:
-        file: "cases/role-{{ case }}.yml"
-    - name: The whole role
-      ansible.builtin.include_role:
-        name: sovereign.cluster.nvidia_gpu
-    - name: Passed (a bad case must not get here)
-      ansible.builtin.copy:
-        content: PASSED
-        dest: "results/{{ mode }}-role-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
-  rescue:
-    - name: Record the refusal
-      ansible.builtin.copy:
-        content: "{{ ansible_failed_result.msg | default(ansible_failed_result | to_json) }}"
-        dest: "results/{{ mode }}-role-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
-"""
-MODULE_CASE = """
-- name: Module case {{ case }}
-  vars:
-    options: "{{ lookup('ansible.builtin.file', 'cases/module-' ~ case ~ '.json') | from_json }}"
-  block:
-    - name: nvidia_mig with the case's options
-      sovereign.cluster.nvidia_mig:
-        gpus: "{{ options.gpus | default(omit) }}"
-        layout: "{{ options.layout | default(omit) }}"
-        mig_enabled: "{{ options.mig_enabled | default(omit) }}"
-        nvidia_smi_path: "{{ options.nvidia_smi_path }}"
-    - name: Passed (a bad case must not get here)
-      ansible.builtin.copy:
-        content: PASSED
-        dest: "results/{{ mode }}-module-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
-  rescue:
-    - name: Record the refusal
-      ansible.builtin.copy:
-        content: "{{ ansible_failed_result.msg | default(ansible_failed_result | to_json) }}"
-        dest: "results/{{ mode }}-module-{{ case }}.txt"
-        mode: "0600"
-      check_mode: false
+MODULE_BODY = """
+- name: nvidia_mig with the case's options
+  sovereign.cluster.nvidia_mig:
+    gpus: "{{ case_options.gpus | default(omit) }}"
+    layout: "{{ case_options.layout | default(omit) }}"
+    mig_enabled: "{{ case_options.mig_enabled | default(omit) }}"
+    nvidia_smi_path: "{{ case_options.nvidia_smi_path }}"
 """
 
 
@@ -195,7 +133,7 @@ def _snapshot(host):
 
 class Rig:
     def __init__(self, repo, root, fixtures):
-        self.repo, self.root = repo, root
+        self.root = root
         self.host = root / "host"
         (self.host / "etc/containerd").mkdir(parents=True)
         (self.host / "etc/containerd/config.toml").write_text("version = 2\n")
@@ -205,40 +143,25 @@ class Rig:
             sys.executable, repo / "tests/simulators/nvidia_smi_sim.py", self.state))
         self.smi.chmod(0o755)
         subprocess.run([str(self.smi), "--sim-init", str(fixtures / "nvidia-smi" / H100)], check=True)
-        (root / "cases").mkdir()
-        (root / "results").mkdir()
-        good = good_role_vars(self.host, str(self.smi))
-        for index, (changes, _text) in enumerate(ROLE_CASES):
-            (root / "cases" / ("role-%d.yml" % index)).write_text(yaml.safe_dump(dict(good, **changes)))
-        for index, (options, _text) in enumerate(MODULE_CASES):
-            options = dict({"nvidia_smi_path": str(self.smi)}, **options)
-            (root / "cases" / ("module-%d.json" % index)).write_text(json.dumps(options))
-        (root / "cases" / "good.yml").write_text(yaml.safe_dump(good))
-        (root / "role_case.yml").write_text(ROLE_CASE)
-        (root / "module_case.yml").write_text(MODULE_CASE)
-        (root / "play.yml").write_text(PLAYBOOK)
+        self.good = good_role_vars(self.host, str(self.smi))
+        cases = [("role", dict(self.good, **changes)) for changes, _text in ROLE_CASES]
+        cases += [("module", {"case_options": dict({"nvidia_smi_path": str(self.smi)}, **options)})
+                  for options, _text in MODULE_CASES]
+        self.cases = CasePlaybook(root / "play", cases, {"role": ROLE_BODY, "module": MODULE_BODY},
+                                  env={"ANSIBLE_REMOTE_TMP": str(root / "tmp")})
 
     def gpu(self, path=None):
         return json.loads((path or self.state).read_text())
 
-    def run(self, mode, *extra, cases=True):
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-        env.update(ANSIBLE_CONFIG=str(self.repo / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_COLLECTIONS_PATH=str(self.repo / "build" / "collections"),
-                   ANSIBLE_LOCAL_TEMP=str(self.root / "tmp"), ANSIBLE_REMOTE_TMP=str(self.root / "tmp"))
-        variables = {"mode": mode, "ansible_python_interpreter": sys.executable, "with_good": not cases,
-                     "role_cases": len(ROLE_CASES) if cases else 0, "module_cases": len(MODULE_CASES) if cases else 0}
-        started = time.monotonic()
-        proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "play.yml",
-                               "-e", json.dumps(variables), *extra], cwd=str(self.root), env=env, capture_output=True,
-                              text=True, timeout=900, check=False)
-        proc.seconds = time.monotonic() - started
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-        return proc
+    def run(self, mode):
+        played = self.cases.run(mode)
+        assert_ran(played)
+        return played
 
-    def results(self, mode):
-        return ([(self.root / "results" / ("%s-role-%d.txt" % (mode, i))).read_text() for i in range(len(ROLE_CASES))],
-                [(self.root / "results" / ("%s-module-%d.txt" % (mode, i))).read_text() for i in range(len(MODULE_CASES))])
+    def run_good(self):
+        played = self.cases.play_role("good", "sovereign.cluster.nvidia_gpu", self.good)
+        assert played.returncode == 0, played.tail()
+        return played
 
 
 def mutating(calls):
@@ -254,32 +177,28 @@ def rig(repo_dir, fixtures_dir, tmp_path_factory):
 def runs(rig):
     start = (rig.gpu()["gpus"], _snapshot(rig.host))
     out = {}
-    out["check"] = rig.run("check", "--check", "--diff")
+    out["check"] = rig.run("check")
     out["check_after"] = (rig.gpu(), _snapshot(rig.host))
-    roles, modules = rig.results("check")
-    if "PASSED" in roles + modules:
-        pytest.fail("a bad case passed validation in check mode; the real run is not started: %s"
-                    % [i for i, r in enumerate(roles + modules) if r == "PASSED"])
+    if out["check"].not_refused():
+        pytest.fail("a bad case was not refused in check mode; the real run is not started: %s" % out["check"].not_refused())
     out["real"] = rig.run("real")
     out["real_after"] = (rig.gpu(), _snapshot(rig.host))
     out["start"] = start
-    rig.run("good", cases=False)
+    rig.run_good()
     out["end"] = (rig.gpu(), _snapshot(rig.host))
     return out
 
 
 @pytest.mark.parametrize("mode", ["check", "real"])
 @pytest.mark.parametrize("index", range(len(ROLE_CASES)), ids=[c[1][:50] for c in ROLE_CASES])
-def test_role_refuses_naming_the_field(rig, runs, mode, index):
-    message = rig.results(mode)[0][index]
-    assert ROLE_CASES[index][1] in message, message
+def test_role_refuses_naming_the_field(runs, mode, index):
+    assert_refused(runs[mode].results[index], ROLE_CASES[index][1])
 
 
 @pytest.mark.parametrize("mode", ["check", "real"])
 @pytest.mark.parametrize("index", range(len(MODULE_CASES)), ids=[c[1][:50] for c in MODULE_CASES])
-def test_module_refuses_naming_the_option(rig, runs, mode, index):
-    message = rig.results(mode)[1][index]
-    assert MODULE_CASES[index][1] in message, message
+def test_module_refuses_naming_the_option(runs, mode, index):
+    assert_refused(runs[mode].results[len(ROLE_CASES) + index], MODULE_CASES[index][1])
 
 
 def test_check_mode_changed_nothing(runs):
@@ -292,15 +211,13 @@ def test_real_run_changed_nothing(runs):
     assert (mutating(gpu["calls"]), gpu["gpus"], files) == ([], runs["start"][0], runs["start"][1])
 
 
-def test_the_good_case_does_change_the_gpu_and_the_files(rig, runs):
+def test_the_good_case_does_change_the_gpu_and_the_files(runs):
     """The harness sees changes: the good settings repartition the GPU and write the layout file."""
     gpu, (files, system) = runs["end"]
     assert (bool(mutating(gpu["calls"])), gpu["gpus"][0]["mig_current"], system) == (True, "Enabled", runs["start"][1][1])
     assert json.loads(files["etc/sovereign/mig-layout.json"])["layout"] == {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1}
 
 
-def test_every_case_was_refused_in_both_modes(runs, rig):
+def test_every_case_was_refused_in_both_modes(runs):
     """Both runs recorded one refusal per case (a case that passed or recorded nothing would show here)."""
-    for mode in ("check", "real"):
-        roles, modules = rig.results(mode)
-        assert [i for i, message in enumerate(roles + modules) if message in ("", "PASSED")] == [], mode
+    assert_all_refused(runs["check"], runs["real"])

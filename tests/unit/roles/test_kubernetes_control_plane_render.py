@@ -7,13 +7,13 @@ setting has its own assertion. Core API objects the official schemas know are no
 and apiserver.config.k8s.io kinds are not in the Kubernetes OpenAPI), so fields are asserted directly.
 """
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.case_playbook import CasePlaybook, ansible_playbook, assert_passed, assert_ran, assert_refused
 
 HOSTS = {"cp1": "10.0.0.11", "cp2": "10.0.0.12", "cp3": "10.0.0.13"}
 ENDPOINT = "k8s-api.example.internal:6443"
@@ -68,11 +68,6 @@ PLAYBOOK = """
 """
 
 
-def _ansible_playbook():
-    candidate = Path(sys.executable).parent / "ansible-playbook"
-    return str(candidate if candidate.exists() else Path(__file__).resolve().parents[3] / ".venv" / "bin" / "ansible-playbook")
-
-
 def _inventory(root, **extra):
     hosts = {}
     for name, address in HOSTS.items():
@@ -102,28 +97,14 @@ def _inventory(root, **extra):
     }}}
 
 
-def run_playbook(repo_dir, root, playbook_text, extra_vars=None, check=True):
+def run_playbook(root, playbook_text):
     root.mkdir(parents=True, exist_ok=True)
-    (root / "inventory.yml").write_text(yaml.safe_dump(_inventory(root, **(extra_vars or {}))))
+    (root / "inventory.yml").write_text(yaml.safe_dump(_inventory(root)))
     (root / "play.yml").write_text(playbook_text)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": str(repo_dir / "build" / "collections") + ":" + os.pathsep.join(
-            p for p in [str(Path(sys.executable).resolve().parents[1])] if p),
-        "ANSIBLE_LOCAL_TEMP": str(root / "ansible-local"),
-        "ANSIBLE_REMOTE_TMP": str(root / "ansible-remote"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "false",
-        "ANSIBLE_HOST_KEY_CHECKING": "false",
-        # The planted-secret check reads all of these: the log file and the audit_trail records.
-        "ANSIBLE_LOG_PATH": str(root / "ansible.log"),
-        "ANSIBLE_CALLBACKS_ENABLED": "sovereign.cluster.audit_trail",
-        "SOVEREIGN_AUDIT_TRAIL_FILE": str(root / "audit-trail.jsonl"), "SOVEREIGN_AUDIT_TRAIL_SYSLOG": "false",
-    })
-    run = subprocess.run([_ansible_playbook(), "-vvv", "--diff", "-i", str(root / "inventory.yml"), str(root / "play.yml")],
-                         cwd=str(root), env=env, capture_output=True, text=True, timeout=180, check=False)
-    if check:
-        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    # The planted-secret check reads the -vvv --diff output, the log file and the audit_trail records.
+    run = ansible_playbook(root, "-vvv", "--diff", "-i", str(root / "inventory.yml"), str(root / "play.yml"), timeout=180,
+                           record_output=True, env={"ANSIBLE_REMOTE_TMP": str(root / "ansible-remote")})
+    assert run.returncode == 0, run.tail()
     return run
 
 
@@ -131,7 +112,7 @@ def run_playbook(repo_dir, root, playbook_text, extra_vars=None, check=True):
 def rendered(repo_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("k8s-cp-render")
     templates = repo_dir / "roles" / "kubernetes_control_plane" / "templates"
-    run = run_playbook(repo_dir, root, PLAYBOOK % {
+    run = run_playbook(root, PLAYBOOK % {
         "token": JOIN_TOKEN, "hash": "a" * 64, "cert_key": CERT_KEY, "templates": templates})
     return root, run
 
@@ -503,66 +484,36 @@ GOOD = {
     "kubernetes_version": "1.33.5",
     "kubernetes_control_plane_audit_extra_rules": [],
 }
-VALIDATE_CASES = """
-- name: Each bad input, validated alone (the good case last), spread over the three hosts
-  hosts: control_plane
-  gather_facts: false
-  tasks:
-    - name: Cases
-      ansible.builtin.include_tasks: case.yml
-      loop: "{{ range(groups['control_plane'].index(inventory_hostname), %(count)d, 3) | list }}"
-      loop_control:
-        loop_var: case
-"""
-CASE_TASKS = """
-- name: Case {{ case }}
-  block:
-    - name: Settings of the case
-      ansible.builtin.include_vars:
-        file: "cases/{{ case }}.yml"
-    - name: Validate
-      ansible.builtin.include_role:
-        name: sovereign.cluster.kubernetes_control_plane
-        tasks_from: validate.yml
-    - name: Render (must not be reached by a bad case)
-      ansible.builtin.include_role:
-        name: sovereign.cluster.kubernetes_control_plane
-        tasks_from: render.yml
-    - name: Passed
-      ansible.builtin.copy:
-        content: PASSED
-        dest: "results/{{ case }}.txt"
-        mode: "0600"
-  rescue:
-    - name: Record the refusal
-      ansible.builtin.copy:
-        content: "{{ ansible_failed_result.msg }}"
-        dest: "results/{{ case }}.txt"
-        mode: "0600"
+VALIDATE_BODY = """
+- name: Validate
+  ansible.builtin.include_role:
+    name: sovereign.cluster.kubernetes_control_plane
+    tasks_from: validate.yml
+- name: Render (must not be reached by a bad case)
+  ansible.builtin.include_role:
+    name: sovereign.cluster.kubernetes_control_plane
+    tasks_from: render.yml
 """
 
 
 @pytest.fixture(scope="module")
-def validation_results(repo_dir, tmp_path_factory):
+def validation_results(tmp_path_factory):
+    """Each bad input, validated alone (the good case last), spread over the three hosts; for real only."""
     root = tmp_path_factory.mktemp("k8s-cp-validate")
-    (root / "cases").mkdir()
-    (root / "results").mkdir()
-    cases = [dict(GOOD, **case[0]) for case in BAD_CASES] + [GOOD]
-    for index, case in enumerate(cases):
-        (root / "cases" / ("%d.yml" % index)).write_text(yaml.safe_dump(case))
-    (root / "case.yml").write_text(CASE_TASKS)
-    run_playbook(repo_dir, root, VALIDATE_CASES % {"count": len(cases)})
-    return root, [(root / "results" / ("%d.txt" % index)).read_text() for index in range(len(cases))]
+    cases = [("validate", dict(GOOD, **case[0])) for case in BAD_CASES] + [("validate", GOOD)]
+    played = CasePlaybook(root, cases, {"validate": VALIDATE_BODY}, inventory=_inventory(root), hosts="control_plane",
+                          timeout=180, env={"ANSIBLE_REMOTE_TMP": str(root / "ansible-remote")}).run("real")
+    assert_ran(played)
+    return root, played.results
 
 
 @pytest.mark.parametrize("index", range(len(BAD_CASES)), ids=[case[1] for case in BAD_CASES])
 def test_bad_input_is_refused_naming_the_field(validation_results, index):
-    message = validation_results[1][index]
-    assert (message != "PASSED", BAD_CASES[index][1] in message) == (True, True), message
+    assert_refused(validation_results[1][index], BAD_CASES[index][1])
 
 
 def test_good_input_passes_validation(validation_results):
-    assert validation_results[1][-1] == "PASSED"
+    assert_passed(validation_results[1][-1])
 
 
 def test_refusals_write_nothing(validation_results):
@@ -570,7 +521,7 @@ def test_refusals_write_nothing(validation_results):
     results = validation_results[1]
     rendered_hosts = sorted(path.parts[-4] for path in validation_results[0].glob("cp*/etc/kubernetes/kubeadm-config.yaml"))
     good_host = "cp%d" % ((len(results) - 1) % 3 + 1)
-    assert (rendered_hosts, results.count("PASSED")) == ([good_host], 1)
+    assert (rendered_hosts, [result.refused for result in results].count(False)) == ([good_host], 1)
 
 
 def test_audit_extra_rules_cannot_override_the_secrets_rule(rendered):
@@ -617,8 +568,8 @@ def test_kms_env_has_no_secret(rendered):
 def test_no_secret_in_the_run_output(rendered):
     """Planted join token, certificate key and KMS AppRole credentials: not in -vvv --diff output, log, audit trail."""
     root, run = rendered
-    texts = {"stdout": run.stdout, "stderr": run.stderr, "log": (root / "ansible.log").read_text(),
-             "audit trail": (root / "audit-trail.jsonl").read_text()}
+    assert run.log != "" and run.trail != "", "the log file or the audit_trail records are missing"
+    texts = {"stdout": run.stdout, "stderr": run.stderr, "log": run.log, "audit trail": run.trail}
     assert [(secret, where) for secret in (JOIN_TOKEN, CERT_KEY, ROLE_ID, SECRET_ID) for where, text in texts.items()
             if secret in text] == []
 
