@@ -2,7 +2,8 @@
 """Bad-input case playbooks: every case in its own block/rescue, one ansible-playbook run per mode.
 
 The bad-input suites import it as ``from tests.case_playbook import ...`` (the root conftest.py puts the
-repository on ``sys.path``). ``CasePlaybook(root, cases, bodies, ...)`` writes, under ``root``::
+repository on ``sys.path`` and links it as the collection under ``build/collections``, which every run here
+uses). ``CasePlaybook(root, cases, bodies, ...)`` writes, under ``root``::
 
     cases/<i>.yml   the variables of case i, with ``case_body``: the name of its body
     <body>.yml      the tasks of one kind of case (the whole role, one module call), from ``bodies``
@@ -16,6 +17,7 @@ repository on ``sys.path``). ``CasePlaybook(root, cases, bodies, ...)`` writes, 
 ``results/<mode>/<i>.json`` (``None`` where a case recorded nothing). ``play_role`` runs one role with
 good settings, outside any block (a failure is the run's return code). ``ansible_playbook`` is the
 runner itself (environment, cwd, timeout, optional log file and audit_trail records), for other plays.
+``role_body`` and ``module_body`` write the usual bodies (the whole role; one module call from the case's options).
 ``assert_ran``, ``assert_refused``, ``assert_passed`` and ``assert_all_refused`` are the assertions
 the suites share.
 """
@@ -146,15 +148,23 @@ def ansible_env(root, record_output=False, label="run", **extra):
     return env
 
 
-def _ensure_collection_link():
-    """build/collections/ansible_collections/sovereign/cluster -> this checkout (as conftest.py makes it)."""
-    link = COLLECTIONS / "ansible_collections" / "sovereign" / "cluster"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            link.symlink_to(REPO, target_is_directory=True)
-        except FileExistsError:  # another worker won the race
-            pass
+def module_body(module, names, source="case_options", values=None):
+    """The tasks of a body that calls ``module`` once, each option in ``names`` read from the case's ``source``
+    mapping (``default(omit)``: a case leaves out what it does not set), or given as an expression in ``values``."""
+    lines = ["- name: %s with the case's options" % module.rsplit(".", 1)[-1], "  %s:" % module]
+    for name in names:
+        expression = (values or {}).get(name, "%s.%s | default(omit)" % (source, name))
+        lines.append('    %s: "{{ %s }}"' % (name, expression))
+    return "\n".join(lines) + "\n"
+
+
+def role_body(role, facts=None):
+    """The tasks of a body that includes ``role`` whole, after resetting the ``facts`` a previous case set."""
+    tasks = []
+    if facts:
+        tasks.append({"name": "Forget what the previous case checked", "ansible.builtin.set_fact": dict(facts)})
+    tasks.append({"name": "The whole role", "ansible.builtin.include_role": {"name": role}})
+    return yaml.safe_dump(tasks, sort_keys=False)
 
 
 def _result(record):
@@ -169,7 +179,6 @@ def _read(path):
 
 def ansible_playbook(root, *args, label="run", timeout=900, record_output=False, env=None):
     """``ansible-playbook *args`` in ``root`` with ``ansible_env``; a Played (its return code is the caller's to assert)."""
-    _ensure_collection_link()
     root = Path(root)
     started = time.monotonic()
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), *args], cwd=str(root),

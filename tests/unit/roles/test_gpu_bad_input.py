@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from tests.case_playbook import CasePlaybook, assert_all_refused, assert_ran, assert_refused
+from tests.case_playbook import CasePlaybook, assert_all_refused, assert_ran, assert_refused, module_body, role_body
 
 H100 = "h100-80gb-hbm3-mig-disabled"
 READ_ONLY = {"-lgip", "-lgipp", "-lgi", "-lci", "-L", "-q"}
@@ -105,23 +105,9 @@ MODULE_CASES = [
     ({"nvidia_smi_path": "/usr/bin/../bin/nvidia-smi"}, "nvidia_smi_path '/usr/bin/../bin/nvidia-smi' is not a program"),
 ]
 
-ROLE_BODY = """
-- name: Forget what the previous case checked
-  ansible.builtin.set_fact:
-    _nvidia_gpu_inputs_checked: false
-    _nvidia_gpu_mig_checked: false
-- name: The whole role
-  ansible.builtin.include_role:
-    name: sovereign.cluster.nvidia_gpu
-"""
-MODULE_BODY = """
-- name: nvidia_mig with the case's options
-  sovereign.cluster.nvidia_mig:
-    gpus: "{{ case_options.gpus | default(omit) }}"
-    layout: "{{ case_options.layout | default(omit) }}"
-    mig_enabled: "{{ case_options.mig_enabled | default(omit) }}"
-    nvidia_smi_path: "{{ case_options.nvidia_smi_path }}"
-"""
+ROLE_BODY = role_body("sovereign.cluster.nvidia_gpu", facts={"_nvidia_gpu_inputs_checked": False, "_nvidia_gpu_mig_checked": False})
+MODULE_BODY = module_body("sovereign.cluster.nvidia_mig", ("gpus", "layout", "mig_enabled", "nvidia_smi_path"),
+                          values={"nvidia_smi_path": "case_options.nvidia_smi_path"})
 
 
 def _snapshot(host):
