@@ -39,8 +39,8 @@ def vault_approle_settings(entry):
             canonical[key] = seconds if seconds is not None else value
         elif key.endswith("_cidrs"):
             canonical[key] = [_canonical_cidr(cidr) for cidr in (value or [])]
-        elif key.endswith("_policies"):
-            canonical[key] = list(value or [])
+        elif key.endswith("_policies"):  # a set to the server: order and repeats are no change
+            canonical[key] = sorted(set(value or []))
         else:
             canonical[key] = value
     return canonical

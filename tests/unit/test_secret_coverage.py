@@ -38,6 +38,7 @@ COVERAGE = {
                               "vcluster_tenant_vault_secret_id": TENANT},
     "plugins/modules/nvidia_mig.py": {"": GPU},
     "plugins/modules/tenant_rbac.py": {"kubeconfig": TENANT_RBAC, "api_key": TENANT_RBAC},
+    "plugins/modules/vault_approle.py": {"token": VAULT, "role_id": VAULT, "secret_id": VAULT},
     "plugins/modules/vault_audit_device.py": {"token": VAULT, "role_id": VAULT, "secret_id": VAULT},
     "plugins/modules/vault_policy.py": {"token": VAULT, "role_id": VAULT, "secret_id": VAULT},
     "plugins/modules/vault_transit_key.py": {"token": VAULT, "role_id": VAULT, "secret_id": VAULT},

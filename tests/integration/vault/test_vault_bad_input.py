@@ -55,6 +55,15 @@ MODULE_BODY = """---
     options: "{{ case_args.options | default(omit) }}"
     state: "{{ case_args.state | default(omit) }}"
   when: case_module == 'vault_audit_device'
+- name: vault_approle
+  sovereign.cluster.vault_approle:
+    url: "{{ bao_url }}"
+    token: "{{ bao_token }}"
+    mount_point: "{{ case_args.mount_point | default(omit) }}"
+    roles: "{{ case_args.roles }}"
+    enable_mount: "{{ case_args.enable_mount | default(omit) }}"
+    issue_secret_id: "{{ case_args.issue_secret_id | default(omit) }}"
+  when: case_module == 'vault_approle'
 """
 
 KEY = {"name": "kube-secrets", "purpose": "kms", "approle": "kms-plugin"}
@@ -147,6 +156,18 @@ BAD_CASES = [
     (module("vault_audit_device", path="../x", device_type="file"), "path '../x' is not a valid audit device path"),
     (module("vault_audit_device", path="extra", device_type="file", options={"file_path": "/tmp/x.log"}),
      "OpenBao 2.x manages audit devices only declaratively"),
+    (module("vault_approle", roles=[{"name": "kms-plugin", "token_policies": ["root"]}]),
+     "roles[0].token_policies[0]: the root policy gives every right on the server"),
+    (module("vault_approle", roles=[{"name": "kms-plugin", "token_ttl": "2h", "token_max_ttl": "1h"}]),
+     "roles[0].token_ttl: longer than token_max_ttl"),
+    (module("vault_approle", roles=[{"name": "kms-plugin", "secret_id_bound_cidrs": ["0.0.0.0/0"]}]),
+     "roles[0].secret_id_bound_cidrs[0]: opens to every address"),
+    (module("vault_approle", roles=[{"name": "kms-plugin", "token_bound_cidrs": ["10.0.0.1 accept; tcp dport 1-65535"]}]),
+     "roles[0].token_bound_cidrs[0]: not an IP address or CIDR"),
+    (module("vault_approle", roles=[{"name": "kms-plugin"}], issue_secret_id=True),
+     "issue_secret_id: the task is not no_log"),
+    (module("vault_approle", mount_point="other", roles=[{"name": "kms-plugin"}], enable_mount=False),
+     "mount_point 'other': no AppRole auth method is enabled there"),
 ]
 
 

@@ -138,6 +138,31 @@ ROLES_PLAYBOOK = textwrap.dedent('''\
               token: "{{ planted_token }}"
           register: r_audit
 
+        - name: Module vault_approle success, AppRole auth (planted role_id and secret_id)
+          sovereign.cluster.vault_approle:
+            url: "{{ bao_url }}"
+            auth_method: approle
+            role_id: "{{ planted_role_id }}"
+            secret_id: "{{ planted_secret_id }}"
+            roles: [{name: "{{ key_name }}-holder", token_policies: ["{{ key_name }}-extra"], token_ttl: 10m}]
+          register: r_approle
+
+        - name: Module vault_approle issues a secret_id to a no_log task (token planted)
+          sovereign.cluster.vault_approle:
+            url: "{{ bao_url }}"
+            token: "{{ planted_token }}"
+            roles: [{name: "{{ key_name }}-holder"}]
+            issue_secret_id: true
+          register: r_issued
+          no_log: true
+
+        - name: Keep the issued secret_id where only its owner can read it
+          ansible.builtin.copy:
+            content: "{{ r_issued.credentials[key_name ~ '-holder'].secret_id }}"
+            dest: "{{ out }}/issued-secret-id"
+            mode: "0600"
+          no_log: true
+
         - name: Role vault_transit, success
           ansible.builtin.include_role:
             name: sovereign.cluster.vault_transit
@@ -218,7 +243,7 @@ ROLES_PLAYBOOK = textwrap.dedent('''\
           ansible.builtin.copy:
             content: "{{ {'policy': r_policy, 'key': r_key, 'policy_refused': r_policy_refused, 'key_error': r_key_error,
                           'audit': r_audit, 'transit_refused': r_transit_refused, 'transit_error': r_transit_error,
-                          'server_refused': r_server_refused} | to_nice_json }}"
+                          'server_refused': r_server_refused, 'approle': r_approle} | to_nice_json }}"
             dest: "{{ out }}/registered.json"
             mode: "0600"
 ''')
@@ -290,6 +315,10 @@ def test_roles_and_modules_never_show_planted_secrets(openbao, collections_path,
     records = [json.loads(line) for line in trail.read_text().splitlines()]
     assert any(r.get("censored") for r in records)  # the role's no_log API calls are recorded, censored
     assert [p for p in files_left(tmp_path) if tmp_path / "srv" in p.parents] == []  # validation writes nothing
-    assert {log_file, trail, tmp_path / "out" / "registered.json"} <= set(files_left(tmp_path))
-    values = set(planted.values()) | {"plantedtlskey%s" % marker}
+    assert {log_file, trail, tmp_path / "out" / "registered.json", tmp_path / "out" / "issued-secret-id"} <= set(files_left(tmp_path))
+    assert registered["approle"]["changed_roles"] == ["nolog-%s-holder" % marker[:8]] and "credentials" not in registered["approle"]
+    issued = (tmp_path / "out" / "issued-secret-id").read_text()
+    assert len(issued) == 36 and all(issued not in text for text in (output, log_file.read_text(), trail.read_text()))
+    (tmp_path / "out" / "issued-secret-id").unlink()
+    values = set(planted.values()) | {"plantedtlskey%s" % marker, issued}
     assert_nowhere(values, {"stdout": stdout, "stderr": stderr}, tmp_path)

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from ansible_collections.sovereign.cluster.plugins.filter.vault import FilterModule
-from ansible_collections.sovereign.cluster.plugins.module_utils import vault_api_results, vault_inputs
+from ansible_collections.sovereign.cluster.plugins.module_utils import vault_api_results, vault_approles, vault_inputs
 
 FILTERS = FilterModule().filters()
 SECRET = "s.planted-secret-4711"
@@ -169,8 +169,8 @@ def test_approle_settings_compare_as_the_server_stores_them():
                 "token_bound_cidrs": ["10.1.2.3/8", "10.1.2.3"], "secret_id_bound_cidrs": []}
     live = {"token_ttl": 3600, "token_max_ttl": 86400, "secret_id_ttl": 0, "token_policies": ["p"],
             "token_bound_cidrs": ["10.1.2.3/8", "10.1.2.3"], "secret_id_bound_cidrs": None}
-    wanted = FILTERS["vault_approle_settings"](declared)
-    assert wanted == FILTERS["vault_approle_settings"](live)
+    wanted = vault_api_results.vault_approle_settings(declared)
+    assert wanted == vault_api_results.vault_approle_settings(live)
     assert wanted["token_bound_cidrs"] == ["10.0.0.0/8", "10.1.2.3/32"] and wanted["token_ttl"] == 3600
 
 
@@ -190,5 +190,5 @@ def test_api_error_names_status_path_and_server_errors_not_the_token():
 def test_the_filters_the_roles_use_are_the_module_utils_functions():
     assert FILTERS == {"vault_transit_input_errors": vault_inputs.vault_transit_input_errors,
                        "vault_server_input_errors": vault_inputs.vault_server_input_errors,
-                       "vault_approle_settings": vault_api_results.vault_approle_settings,
+                       "vault_transit_approles": vault_approles.transit_approles,
                        "vault_api_error": vault_api_results.vault_api_error}
