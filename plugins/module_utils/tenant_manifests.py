@@ -363,6 +363,11 @@ def tenant_plan(tenants, settings=None):
                                                                     settings["vault_defaults"].get("auto_rotate_period"))),
                       "rotate_if_older_than": tenant["vault"].get("rotate_if_older_than"),
                       "min_decryption_version": tenant["vault"].get("min_decryption_version")})
+        # The entries of the batch calls (vault_transit_key keys, vault_policy policies): one call for all tenants.
+        vault["key_entry"] = dict({"name": vault["transit_key"]}, **{
+            field: vault[field] for field in ("auto_rotate_period", "rotate_if_older_than", "min_decryption_version")
+            if vault[field] not in (None, "")})
+        vault["policy_entry"] = {"name": vault["policy_name"], "policy": vault["policy"]}
         present = tenant["state"] == "present"
         plans.append({
             "name": tenant["name"],

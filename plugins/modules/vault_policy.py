@@ -31,8 +31,16 @@ options:
     description:
       - Name of the policy. Vault stores policy names in lowercase, so only lowercase names are accepted.
       - The built-in C(root) policy cannot be managed; C(default) can be updated but not deleted.
+      - One of O(name) (one policy, with O(policy) and O(state)) or O(policies) (any number) is required.
     type: str
-    required: true
+  policies:
+    description:
+      - Any number of policies in one call (one client, one process), each a mapping with C(name), C(policy) and
+        C(state) (default V(present)), checked as O(name) and O(policy) are.
+      - Every entry is checked before the first request; a bad one fails naming C(policies[<i>]) and nothing is
+        read or written. RV(policies) holds one result per entry; the diff shows the text of each changed policy.
+    type: list
+    elements: dict
   policy:
     description:
       - The policy text in HCL (or JSON). Required when O(state=present).
@@ -59,6 +67,13 @@ EXAMPLES = r'''
       path "transit/encrypt/tenant-a" { capabilities = ["update"] }
       path "transit/decrypt/tenant-a" { capabilities = ["update"] }
 
+- name: Every tenant's policy in one call
+  sovereign.cluster.vault_policy:
+    policies:
+      - {name: tenant-a, policy: 'path "transit/encrypt/tenant-a" { capabilities = ["update"] }'}
+      - {name: tenant-b, policy: 'path "transit/encrypt/tenant-b" { capabilities = ["update"] }'}
+      - {name: tenant-old, state: absent}
+
 - name: Remove a policy
   sovereign.cluster.vault_policy:
     name: tenant-old-transit
@@ -68,17 +83,27 @@ EXAMPLES = r'''
 RETURN = r'''
 name:
   description: Name of the policy.
-  returned: always
+  returned: with O(name)
   type: str
   sample: tenant-a-transit
 policy:
   description: The policy text now on the server (the desired text in check mode); empty when absent.
-  returned: always
+  returned: with O(name)
   type: str
 existed:
   description: Whether the policy existed before the run.
-  returned: always
+  returned: with O(name)
   type: bool
+policies:
+  description: With O(policies), one entry per declared policy, in order, with C(name), C(changed) and C(existed).
+  returned: with O(policies)
+  type: list
+  elements: dict
+changed_policies:
+  description: With O(policies), the names of the policies this run changed (would change, in check mode).
+  returned: with O(policies)
+  type: list
+  elements: str
 '''
 
 import re
@@ -93,58 +118,107 @@ from ansible_collections.sovereign.cluster.plugins.module_utils.vault_client imp
 _POLICY_NAME = re.compile(r'^[a-z0-9]([a-z0-9._@-]*[a-z0-9])?$')
 
 
-def validate(module):
-    name = module.params['name']
+def policy_errors(name, policy, state, where=''):
+    """Every problem of one declared policy; ``where`` prefixes the field names (``policies[3].``)."""
     if name == 'root':
-        module.fail_json(msg='name: the built-in root policy cannot be read or changed: choose another name')
-    if not _POLICY_NAME.match(name or ''):
-        module.fail_json(msg="name %r is not a valid policy name: use lowercase letters, digits, '.', '_', '-' "
-                             "(Vault lowercases policy names)" % name)
-    if module.params['state'] == 'absent' and name == 'default':
-        module.fail_json(msg='name: the default policy cannot be deleted: use state=present to change it')
-    if module.params['state'] == 'present' and not normalize_hcl(module.params['policy']):
-        module.fail_json(msg='policy is required and must not be empty when state=present: give the HCL text')
-    if module.params['state'] == 'present':
-        problems = hcl_policy_errors(module.params['policy'])
-        if problems:
-            module.fail_json(msg='`policy` of %r is not a valid HCL or JSON policy (%s): fix the text; nothing was written'
-                                 % (name, '; '.join(problems)), policy_errors=problems)
+        return ['%sname: the built-in root policy cannot be read or changed: choose another name' % where]
+    if not isinstance(name, str) or not _POLICY_NAME.match(name):
+        return ["%sname %r is not a valid policy name: use lowercase letters, digits, '.', '_', '-' "
+                "(Vault lowercases policy names)" % (where, name)]
+    if state == 'absent':
+        return ['%sname: the default policy cannot be deleted: use state=present to change it' % where] if name == 'default' else []
+    if not isinstance(policy, str) or not normalize_hcl(policy):
+        return ['%spolicy is required and must not be empty when state=present: give the HCL text' % where]
+    problems = hcl_policy_errors(policy)
+    if problems:
+        return ['%s`policy` of %r is not a valid HCL or JSON policy (%s): fix the text; nothing was written'
+                % (where, name, '; '.join(problems))]
+    return []
+
+
+def plan_policy(module, name, policy, state):
+    """Read one policy and plan it: (changed, live_text, after_text)."""
+    live = module.api_get('read policy %r' % name, api_path('sys/policies/acl', name))
+    live_text = live.get('policy') if live else None
+    if state == 'present':
+        changed = live_text is None or normalize_hcl(live_text) != normalize_hcl(policy)
+        return changed, live_text, policy if changed else live_text
+    return live_text is not None, live_text, ''
+
+
+def write_policy(module, name, policy, state):
+    path = api_path('sys/policies/acl', name)
+    if state == 'present':
+        module.api_write('write policy %r' % name, 'put', path, {'policy': policy}, field='policy')
+    else:
+        module.api_write('delete policy %r' % name, 'delete', path)
+
+
+def run_batch(module):
+    """Every entry of ``policies``: check all, read and plan all, then write what differs."""
+    errors, seen, declared = [], {}, []
+    for index, entry in enumerate(module.params['policies']):
+        where = 'policies[%d].' % index
+        if not isinstance(entry, dict):
+            errors.append('policies[%d]: not a mapping; give {name: ..., policy: ...}' % index)
+            continue
+        name, state = entry.get('name'), entry.get('state') or 'present'
+        unknown = sorted(set(entry) - {'name', 'policy', 'state'})
+        if unknown:
+            errors.append('%s%s: not a policy field; use name, policy and state' % (where, unknown[0]))
+        if state not in ('present', 'absent'):
+            errors.append('%sstate: %r is not present or absent' % (where, state))
+            continue
+        errors.extend(policy_errors(name, entry.get('policy'), state, where))
+        if name in seen:
+            errors.append('%sname: %r is declared twice (also policies[%d]); declare each policy once' % (where, name, seen[name]))
+        seen.setdefault(name, index)
+        declared.append((name, entry.get('policy'), state))
+    if errors:
+        module.fail_json(msg='vault_policy: %d bad policy declaration(s), nothing was read or written: %s'
+                             % (len(errors), ' | '.join(errors)), errors=errors, policy_errors=errors)
+    plans = [(name, policy, state) + plan_policy(module, name, policy, state) for name, policy, state in declared]
+    if not module.check_mode:
+        for name, policy, state, changed, _live, _after in plans:
+            if changed:
+                write_policy(module, name, policy, state)
+    changed = [plan[0] for plan in plans if plan[3]]
+    result = dict(changed=bool(changed), changed_policies=changed,
+                  policies=[dict(name=name, changed=changed_one, existed=live is not None)
+                            for name, _policy, _state, changed_one, live, _after in plans])
+    if module._diff:
+        result['diff'] = dict(
+            before=''.join('# policy %s\n%s\n' % (plan[0], plan[4] or '') for plan in plans if plan[3]),
+            after=''.join('# policy %s\n%s\n' % (plan[0], plan[5] or '') for plan in plans if plan[3]),
+            before_header='policies', after_header='policies')
+    module.exit_json(**result)
 
 
 def main():
     module = VaultModule(
         argument_spec=dict(
-            name=dict(type='str', required=True),
+            name=dict(type='str'),
             policy=dict(type='str'),
+            policies=dict(type='list', elements='dict'),
             state=dict(type='str', default='present', choices=['present', 'absent']),
         ),
-        required_if=[('state', 'present', ('policy',))],
+        mutually_exclusive=[('name', 'policies'), ('policy', 'policies')],
+        required_one_of=[('name', 'policies')],
         supports_check_mode=True,
     )
-    validate(module)
-    name = module.params['name']
-    path = api_path('sys/policies/acl', name)
-
-    live = module.api_get('read policy %r' % name, path)
-    live_text = live.get('policy') if live else None
-    if module.params['state'] == 'present':
-        desired_text = module.params['policy']
-        changed = live_text is None or normalize_hcl(live_text) != normalize_hcl(desired_text)
-        after_text = desired_text if changed else live_text
-    else:
-        desired_text = None
-        changed = live_text is not None
-        after_text = ''
-
+    if module.params['policies'] is not None:
+        run_batch(module)
+    name, state = module.params['name'], module.params['state']
+    problems = policy_errors(name, module.params['policy'], state)
+    if problems:
+        module.fail_json(msg=problems[0], policy_errors=problems)
+    changed, live_text, after_text = plan_policy(module, name, module.params['policy'], state)
     result = dict(changed=changed, name=name, existed=live_text is not None, policy=after_text or '')
     if module._diff:
         result['diff'] = dict(before=live_text or '', after=after_text or '',
                               before_header='policy %s' % name, after_header='policy %s' % name)
     if changed and not module.check_mode:
-        if desired_text is not None:
-            module.api_write('write policy %r' % name, 'put', path, {'policy': desired_text}, field='policy')
-        else:
-            module.api_write('delete policy %r' % name, 'delete', path)
+        write_policy(module, name, module.params['policy'], state)
     module.exit_json(**result)
 
 

@@ -35,8 +35,18 @@ options:
   name:
     description:
       - Name of the transit key (letters, digits, C(_), C(-), C(.)).
+      - One of O(name) (one key, configured by the options below) or O(keys) (any number of keys) is required.
     type: str
-    required: true
+  keys:
+    description:
+      - Any number of keys at O(mount_point) in one call (one client, one process), each a mapping of the per-key
+        options of this module (C(name), C(state), C(type), C(derived), C(convergent_encryption), C(auto_rotate_period),
+        C(rotate_if_older_than), C(min_decryption_version), C(min_encryption_version), C(deletion_allowed),
+        C(exportable), C(allow_plaintext_backup), C(force_delete)), with the same defaults.
+      - Every entry is checked and planned before the first write; an entry that cannot be planned fails the call,
+        naming C(keys[<i>]) and the key, and nothing is written. RV(keys) holds one result per entry.
+    type: list
+    elements: dict
   mount_point:
     description:
       - Path where the transit secrets engine is mounted.
@@ -131,6 +141,12 @@ EXAMPLES = r'''
     rotate_if_older_than: 90d
     min_decryption_version: 2
 
+- name: Every tenant's key in one call
+  sovereign.cluster.vault_transit_key:
+    keys:
+      - {name: tenant-a, auto_rotate_period: 30d}
+      - {name: tenant-b, auto_rotate_period: 30d, min_decryption_version: 2}
+
 - name: Offboard a tenant (explicit guard)
   sovereign.cluster.vault_transit_key:
     name: tenant-old
@@ -143,7 +159,7 @@ key:
   description:
     - The key after the run (the prediction in check mode); empty when absent.
     - Configuration and version dates only, never key material.
-  returned: always
+  returned: with O(name)
   type: dict
   sample:
     name: tenant-a
@@ -161,14 +177,26 @@ key:
     versions: {"1": "2026-01-01T10:00:00Z", "2": "2026-04-01T10:00:00Z"}
 rotated:
   description: Whether the key was (or, in check mode, would be) rotated.
-  returned: always
+  returned: with O(name)
   type: bool
 actions:
   description: The planned actions in order (create, rotate, configure, delete).
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
   sample: [create, configure]
+keys:
+  description:
+    - With O(keys), one entry per declared key, in order, each with C(name), C(actions), C(rotated) and C(key)
+      (as the single-key results above).
+  returned: with O(keys)
+  type: list
+  elements: dict
+changed_keys:
+  description: With O(keys), the names of the keys this run changed (would change, in check mode).
+  returned: with O(keys)
+  type: list
+  elements: str
 '''
 
 import time
@@ -218,60 +246,132 @@ def apply(module, plan, name, mount_point):
             module.api_write('delete ' + where, 'delete', keys_path, mount_point=mount_point)
 
 
+_KEY_OPTIONS = dict(
+    name=dict(type='str'),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    type=dict(type='str', choices=list(TRANSIT_KEY_TYPES)),
+    derived=dict(type='bool'),
+    convergent_encryption=dict(type='bool'),
+    auto_rotate_period=dict(type='str'),
+    rotate_if_older_than=dict(type='str'),
+    min_decryption_version=dict(type='int'),
+    min_encryption_version=dict(type='int'),
+    deletion_allowed=dict(type='bool', default=False),
+    exportable=dict(type='bool', default=False),
+    allow_plaintext_backup=dict(type='bool', default=False),
+    force_delete=dict(type='bool', default=False),
+)
+
+
+def plan_key(module, desired, mount_point, where=''):
+    """Read one key and plan it: (plan, live); a plan error fails naming ``where`` (the entry in ``keys``)."""
+    name = desired['name']
+    live = module.api_get('read transit key %r at mount %r' % (name, mount_point), api_path(mount_point, 'keys', name),
+                          mount_point=mount_point)
+    try:
+        return plan_transit_key(desired, live, int(time.time())), live
+    except VaultPlanError as exc:
+        module.fail_json(msg=where + str(exc) + ('; nothing was written' if where else ''), key=transit_report(live))
+
+
+def key_result(module, plan, live, name, mount_point, state):
+    """Apply one planned key (not in check mode) and return its result entry."""
+    changed = bool(plan['actions'])
+    entry = dict(name=name, changed=changed, rotated=plan['rotate'], actions=[verb for verb, _payload in plan['actions']])
+    if not changed:
+        entry['key'] = transit_report(live)
+    elif module.check_mode:
+        entry['key'] = dict(plan['after'], name=name) if plan['after'] else {}
+    else:
+        apply(module, plan, name, mount_point)
+        entry['key'] = transit_report(module.api_get('read transit key %r back' % name, api_path(mount_point, 'keys', name),
+                                                     mount_point=mount_point)) if state == 'present' else {}
+    return entry
+
+
+def run_batch(module, mount_point):
+    """Every entry of ``keys``: check all, read and plan all, then write; one result per entry."""
+    entries, errors, seen = [], [], {}
+    for index, given in enumerate(module.params['keys']):
+        where = 'keys[%d]' % index
+        if not isinstance(given, dict):
+            errors.append('%s: not a mapping; give {name: ..., auto_rotate_period: ...}' % where)
+            continue
+        unknown = sorted(set(given) - set(_KEY_OPTIONS))
+        if unknown:
+            errors.append('%s.%s: not a per-key option; use %s' % (where, unknown[0], ', '.join(sorted(_KEY_OPTIONS))))
+            continue
+        spec = dict((key, option.get('default')) for key, option in _KEY_OPTIONS.items())
+        spec.update((key, value) for key, value in given.items() if value is not None)
+        for key in ('min_decryption_version', 'min_encryption_version'):  # the option types, as Ansible converts them
+            if isinstance(spec[key], str) and spec[key].strip().isdigit():
+                spec[key] = int(spec[key])
+        for key in ('derived', 'convergent_encryption', 'deletion_allowed', 'exportable', 'allow_plaintext_backup',
+                    'force_delete'):
+            if isinstance(spec[key], str) and spec[key].lower() in ('true', 'false', 'yes', 'no'):
+                spec[key] = spec[key].lower() in ('true', 'yes')
+        bad = [key for key in ('state', 'type') if spec[key] is not None and spec[key] not in _KEY_OPTIONS[key].get(
+            'choices', ())]
+        if bad:
+            errors.append('%s.%s: %r is not one of %s' % (where, bad[0], spec[bad[0]], ', '.join(_KEY_OPTIONS[bad[0]]['choices'])))
+            continue
+        if not spec.get('name'):
+            errors.append('%s.name: is required; give the key its name' % where)
+            continue
+        if spec['name'] in seen:
+            errors.append('%s.name: %r is declared twice (also keys[%d]); declare each key once'
+                          % (where, spec['name'], seen[spec['name']]))
+            continue
+        seen[spec['name']] = index
+        try:
+            entries.append((where, desired_state(dict(spec, allow_irreversible=module.params['allow_irreversible']))))
+        except VaultPlanError as exc:
+            errors.append('%s (%s): %s' % (where, spec['name'], exc))
+    if errors:
+        module.fail_json(msg='vault_transit_key: %d bad key(s), nothing was read or written: %s'
+                             % (len(errors), ' | '.join(errors)), errors=errors)
+    plans = [(desired, plan_key(module, desired, mount_point, '%s (%s): ' % (where, desired['name'])))
+             for where, desired in entries]
+    results = [key_result(module, plan, live, desired['name'], mount_point, desired['state'])
+               for desired, (plan, live) in plans]
+    changed = [entry['name'] for entry in results if entry['changed']]
+    result = dict(changed=bool(changed), changed_keys=changed, keys=results)
+    if module._diff:
+        result['diff'] = dict(before=dict((d['name'], p['before']) for d, (p, _live) in plans if p['actions']),
+                              after=dict((d['name'], p['after']) for d, (p, _live) in plans if p['actions']),
+                              before_header='transit keys at %s' % mount_point, after_header='transit keys at %s' % mount_point)
+    module.exit_json(**result)
+
+
 def main():
+    single = dict((key, dict(value)) for key, value in _KEY_OPTIONS.items())
     module = VaultModule(
         argument_spec=dict(
-            name=dict(type='str', required=True),
+            single,
+            keys=dict(type='list', elements='dict', no_log=False),  # checked entry by entry, against _KEY_OPTIONS
             mount_point=dict(type='str', default='transit'),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            type=dict(type='str', choices=list(TRANSIT_KEY_TYPES)),
-            derived=dict(type='bool'),
-            convergent_encryption=dict(type='bool'),
-            auto_rotate_period=dict(type='str'),
-            rotate_if_older_than=dict(type='str'),
-            min_decryption_version=dict(type='int'),
-            min_encryption_version=dict(type='int'),
-            deletion_allowed=dict(type='bool', default=False),
-            exportable=dict(type='bool', default=False),
-            allow_plaintext_backup=dict(type='bool', default=False),
             allow_irreversible=dict(type='bool', default=False),
-            force_delete=dict(type='bool', default=False),
         ),
+        mutually_exclusive=[('name', 'keys')],
+        required_one_of=[('name', 'keys')],
         supports_check_mode=True,
     )
-    name = module.params['name']
     mount_point = module.params['mount_point'].strip('/')
+    if module.params['keys'] is not None:
+        run_batch(module, mount_point)
+    name = module.params['name']
     try:
         desired = desired_state(module.params)
     except VaultPlanError as exc:
         module.fail_json(msg=str(exc))
 
-    keys_path = api_path(mount_point, 'keys', name)
-    live = module.api_get('read transit key %r at mount %r' % (name, mount_point), keys_path, mount_point=mount_point)
-    try:
-        plan = plan_transit_key(desired, live, int(time.time()))
-    except VaultPlanError as exc:
-        module.fail_json(msg=str(exc), key=transit_report(live))
-
-    changed = bool(plan['actions'])
-    result = dict(changed=changed, rotated=plan['rotate'], actions=[verb for verb, _payload in plan['actions']])
+    plan, live = plan_key(module, desired, mount_point)
+    entry = key_result(module, plan, live, name, mount_point, module.params['state'])
+    result = dict(changed=entry['changed'], rotated=entry['rotated'], actions=entry['actions'], key=entry['key'])
     if module._diff:
         result['diff'] = dict(before=plan['before'], after=plan['after'],
                               before_header='transit key %s/%s' % (mount_point, name),
                               after_header='transit key %s/%s' % (mount_point, name))
-    if not changed or module.check_mode:
-        if module.check_mode and changed:
-            result['key'] = dict(plan['after'], name=name) if plan['after'] else {}
-        else:
-            result['key'] = transit_report(live)
-        module.exit_json(**result)
-
-    apply(module, plan, name, mount_point)
-    if module.params['state'] == 'present':
-        final = module.api_get('read transit key %r back' % name, keys_path, mount_point=mount_point)
-        result['key'] = transit_report(final)
-    else:
-        result['key'] = {}
     module.exit_json(**result)
 
 

@@ -124,3 +124,38 @@ def test_tls_needs_the_ca(openbao_tls, vault_module):
     assert from_env["rc"] == 0 and from_env["changed"] is False
     unverified = vault_module("vault_policy", dict(args, validate_certs=False))
     assert unverified["rc"] == 0 and unverified["changed"] is False
+
+
+# --- many policies in one call (policies) -------------------------------------------------------------------------
+
+def test_many_policies_in_one_call(openbao, root_client, vault_module):
+    names = [policy_name() for number in range(4)]
+    args = dict(openbao.conn(), policies=[{"name": name, "policy": POLICY} for name in names])
+    predicted = vault_module("vault_policy", args, check_mode=True, diff=True)
+    assert predicted["rc"] == 0 and predicted["changed_policies"] == names, predicted
+    assert all(live_policy(root_client, name) is None for name in names)
+    assert predicted["diff"]["after"].count("# policy ") == 4
+    created = vault_module("vault_policy", args)
+    assert created["changed_policies"] == names and all(live_policy(root_client, name) == POLICY for name in names)
+    args["policies"][0] = {"name": names[0], "policy": POLICY_REFORMATTED}
+    assert vault_module("vault_policy", args)["changed"] is False
+    args["policies"][1] = {"name": names[1], "policy": POLICY_V2}
+    args["policies"][3] = {"name": names[3], "state": "absent"}
+    changed = vault_module("vault_policy", args, diff=True)
+    assert changed["changed_policies"] == [names[1], names[3]], changed
+    assert changed["diff"]["before"] == "# policy %s\n%s\n# policy %s\n%s\n" % (names[1], POLICY, names[3], POLICY)
+    assert live_policy(root_client, names[1]) == POLICY_V2 and live_policy(root_client, names[3]) is None
+    assert [entry["existed"] for entry in changed["policies"]] == [True] * 4
+
+
+def test_many_policies_bad_entries_fail_before_any_request(openbao, root_client, vault_module):
+    good = policy_name()
+    policies = [{"name": good, "policy": POLICY}, {"name": "root", "policy": POLICY}, {"name": "Upper", "policy": POLICY},
+                {"name": "x-bad", "policy": 'path "x" {'}, {"name": "default", "state": "absent"}, {"name": good, "policy": POLICY},
+                {"name": "y-empty", "policy": ""}, {"name": "z", "policy": POLICY, "polcy": "typo"}]
+    result = vault_module("vault_policy", dict(openbao.conn(), policies=policies))
+    assert result["rc"] == 1 and "nothing was read or written" in result["msg"], result
+    assert [error.split(" ")[0].rstrip(":") for error in result["errors"]] == [
+        "policies[1].name", "policies[2].name", "policies[3].`policy`", "policies[4].name", "policies[5].name",
+        "policies[6].policy", "policies[7].polcy"]
+    assert live_policy(root_client, good) is None

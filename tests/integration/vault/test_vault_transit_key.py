@@ -163,3 +163,40 @@ def test_sealed_server_says_unseal(fresh_openbao, vault_module):
     result = vault_module("vault_transit_key", dict(fresh_openbao.conn(), name="k"))
     assert result["failed"] is True
     assert "is sealed: unseal it" in result["msg"]
+
+
+# --- many keys in one call (keys) ---------------------------------------------------------------------------------
+
+def test_many_keys_in_one_call_check_then_create_then_unchanged(openbao, root_client, vault_module):
+    names = [key_name() for number in range(4)]
+    args = dict(openbao.conn(), keys=[{"name": name, "auto_rotate_period": "30d"} for name in names])
+    predicted = vault_module("vault_transit_key", args, check_mode=True, diff=True)
+    assert predicted["rc"] == 0 and predicted["changed_keys"] == names, predicted
+    assert all(live_key(root_client, name) is None for name in names)
+    assert sorted(predicted["diff"]["after"]) == sorted(names)
+    created = vault_module("vault_transit_key", args)
+    assert created["changed_keys"] == names and [entry["actions"] for entry in created["keys"]] == [["create"]] * 4
+    assert all(live_key(root_client, name)["auto_rotate_period"] == 30 * 86400 for name in names)
+    assert "keys" not in created["keys"][0]["key"]  # no key material
+    again = vault_module("vault_transit_key", args)
+    assert again["changed"] is False and again["changed_keys"] == []
+    args["keys"][2] = dict(args["keys"][2], auto_rotate_period="7d")
+    one = vault_module("vault_transit_key", args, diff=True)
+    assert one["changed_keys"] == [names[2]] and list(one["diff"]["after"]) == [names[2]]
+    assert live_key(root_client, names[1])["auto_rotate_period"] == 30 * 86400
+
+
+def test_many_keys_bad_entries_fail_before_any_write(openbao, root_client, vault_module):
+    good, later = key_name(), key_name()
+    root_client.secrets.transit.create_key(later)
+    keys = [{"name": good}, {"name": "bad name"}, {"name": good}, {"name": later, "rotate_if_older_than": "0"},
+            {"auto_rotate_period": "1d"}]
+    result = vault_module("vault_transit_key", dict(openbao.conn(), keys=keys))
+    assert result["rc"] == 1 and "nothing was read or written" in result["msg"], result
+    fields = [error.split(":")[0] for error in result["errors"]]
+    assert fields == ["keys[1] (bad name)", "keys[2].name", "keys[3] (%s)" % later, "keys[4].name"]
+    assert live_key(root_client, good) is None
+    # an entry the server's state refuses (min_decryption_version above the newest version) also stops the whole call
+    planned = vault_module("vault_transit_key", dict(openbao.conn(), keys=[{"name": good}, {"name": later, "min_decryption_version": 5}]))
+    assert planned["rc"] == 1 and planned["msg"].startswith("keys[1] (%s): " % later), planned
+    assert planned["msg"].endswith("nothing was written") and live_key(root_client, good) is None

@@ -172,6 +172,9 @@ def test_rbac_bindings_and_vault_objects(plans):
     assert 'path "transit/encrypt/tenant-alpha"' in alpha["vault"]["policy"]
     assert "tenant-beta" not in alpha["vault"]["policy"]
     assert alpha["vault"]["auto_rotate_period"] == "30d"
+    # the entries of the one-call-for-all-tenants batch (vault_transit_key keys, vault_policy policies)
+    assert alpha["vault"]["key_entry"] == {"name": "tenant-alpha", "auto_rotate_period": "30d"}
+    assert alpha["vault"]["policy_entry"] == {"name": alpha["vault"]["policy_name"], "policy": alpha["vault"]["policy"]}
 
 
 def test_absent_tenant_renders_deletions_only():
